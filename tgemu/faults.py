@@ -1,0 +1,124 @@
+"""Network shaping and fault injection, changed at run time through the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DcFaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(0, ge=0, le=60_000)
+    # Bytes per second that one connection may receive from the server; None = unlimited.
+    bandwidth_bps: int | None = Field(None, gt=0)
+    drop_probability: float = Field(0.0, ge=0.0, le=1.0)
+    drop_after_bytes: int | None = Field(None, gt=0)
+    down: bool = False
+
+
+class FloodRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(min_length=1, max_length=200)
+    dc: int | None = None
+    seconds: int = Field(ge=0, le=86_400)
+    # How many requests it hits before it is used up; None = every matching request.
+    count: int | None = Field(1, ge=1)
+
+
+class FaultsUpdate(BaseModel):
+    """What POST /faults accepts: every key optional, merged into the current settings.
+
+    `dcs` maps a DC to a partial DcFaults; unknown keys are rejected when it is merged.
+    `rotate_file_references: true` rotates every file reference once, now.
+    `revoke_authorizations: [dc, ...]` logs out every auth key on those DCs, so their next
+    call answers AUTH_KEY_UNREGISTERED, as when Telegram terminates a session.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dcs: dict[int, dict[str, Any]] | None = None
+    account_bandwidth_bps: int | None = Field(None, gt=0)
+    flood_waits: list[FloodRule] | None = None
+    rotate_file_references: bool | None = None
+    revoke_authorizations: list[int] | None = None
+
+
+class TokenBucket:
+    """Paces a byte stream to a rate; bursts up to a quarter of a second of traffic."""
+
+    def __init__(self) -> None:
+        self.allowance = 0.0
+        self.stamp = time.monotonic()
+
+    async def take(self, size: int, rate: int | None) -> None:
+        if rate is None:
+            return
+        now = time.monotonic()
+        burst = rate / 4
+        self.allowance = min(burst, self.allowance + (now - self.stamp) * rate)
+        self.stamp = now
+        self.allowance -= size
+        if self.allowance < 0:
+            await asyncio.sleep(-self.allowance / rate)
+
+
+class Faults:
+    def __init__(self, dc_ids: list[int]) -> None:
+        self.dc_ids = dc_ids
+        self.dcs: dict[int, DcFaults] = {dc: DcFaults() for dc in dc_ids}
+        self.account_bandwidth_bps: int | None = None
+        self.flood_waits: list[FloodRule] = []
+        self.reference_rotations = 0
+        self.account_buckets: dict[int, TokenBucket] = {}
+
+    def clear(self) -> None:
+        self.dcs = {dc: DcFaults() for dc in self.dc_ids}
+        self.account_bandwidth_bps = None
+        self.flood_waits = []
+        self.account_buckets.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "dcs": {str(dc): faults.model_dump() for dc, faults in self.dcs.items()},
+            "account_bandwidth_bps": self.account_bandwidth_bps,
+            "flood_waits": [rule.model_dump() for rule in self.flood_waits],
+            "rotate_file_references": False,
+            "file_reference_rotations": self.reference_rotations,
+        }
+
+    def merge_dcs(self, patches: dict[int, dict[str, Any]]) -> dict[int, DcFaults]:
+        """Validate the per-DC patches against the current settings (ValueError if bad)."""
+        merged: dict[int, DcFaults] = {}
+        for dc, patch in patches.items():
+            if dc not in self.dcs:
+                raise ValueError(f"unknown DC {dc}")
+            merged[dc] = DcFaults.model_validate({**self.dcs[dc].model_dump(), **patch})
+        return merged
+
+    def flood_wait_for(self, method: str, dc: int) -> int | None:
+        """Seconds of FLOOD_WAIT that this request gets, consuming one use of the rule."""
+        for rule in self.flood_waits:
+            if rule.method == method and rule.dc in (None, dc):
+                seconds = rule.seconds
+                if rule.count is not None:
+                    rule.count -= 1
+                    if rule.count <= 0:
+                        self.flood_waits.remove(rule)
+                return seconds
+        return None
+
+    def should_drop(self, dc: int) -> bool:
+        p = self.dcs[dc].drop_probability
+        return p > 0 and random.random() < p
+
+    def account_bucket(self, user_id: int) -> TokenBucket:
+        bucket = self.account_buckets.get(user_id)
+        if bucket is None:
+            bucket = self.account_buckets[user_id] = TokenBucket()
+        return bucket

@@ -1,0 +1,37 @@
+"""Command line: `tgstream serve | emulator | link | demo | bench`.
+
+The emulator is wired here only: product code under tgstream/ never imports tgemu.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _emulator(argv: list[str]) -> int:
+    from tgemu.runner import main as emulator_main
+
+    return emulator_main(argv)
+
+
+COMMANDS = {
+    "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: tgstream COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if args else 2
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(f"tgstream: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return command[0](args[1:])
