@@ -40,7 +40,7 @@ _WRAPPERS = (
 )
 # Payloads above this size are encrypted on a worker thread so the loop keeps serving.
 _THREAD_CRYPTO_MIN = 128 * 1024
-_GZIP_MIN = 1024
+_GZIP_MIN = 256
 _READ_SIZE = 256 * 1024
 
 

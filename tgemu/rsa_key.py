@@ -32,8 +32,8 @@ _TEMP_KEY_SIZE: Final = 32
 _RSA_PAD_DATA_SIZE: Final = 192
 
 # Only these are ever RSA-encrypted.  Parsing is restricted to them because a hostile client
-# can encrypt any plaintext with the public key, and other constructors (a Vector<long> with a
-# 2**32 count, say) would let it pin the CPU inside the TL reader.
+# can encrypt any plaintext with the public key, and other constructors (msgs_ack claiming
+# 2**31 longs, say) would make the TL reader loop and allocate for minutes.
 _INNER_DATA_IDS: Final = frozenset(
     int(cls.ID)
     for cls in (

@@ -95,10 +95,10 @@ class _StreamCodec:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def _locate(self, view: memoryview, pos: int) -> tuple[int, int] | None:
-        """(start, stop) of the payload of the packet at `pos`, or None until more bytes come.
+    def _locate(self, view: memoryview, pos: int) -> tuple[int, int, int] | None:
+        """(payload start, payload stop, packet end) of the packet at `pos`.
 
-        The packet must end at `stop`.  Raises TransportError as soon as the header is bad.
+        None until the whole packet is in; TransportError as soon as the header is bad.
         """
         raise NotImplementedError
 
@@ -120,8 +120,8 @@ class _StreamCodec:
         pos = 0
         with memoryview(source) as view:
             while (span := self._locate(view, pos)) is not None:
-                start, pos = span
-                out.append(view[start:pos].tobytes())
+                start, stop, pos = span
+                out.append(view[start:stop].tobytes())
             if source is buf:
                 # The view must be released before the buffer can be resized.
                 view.release()
@@ -156,7 +156,7 @@ class AbridgedCodec(_StreamCodec):
 
     name = "abridged"
 
-    def _locate(self, view: memoryview, pos: int) -> tuple[int, int] | None:
+    def _locate(self, view: memoryview, pos: int) -> tuple[int, int, int] | None:
         avail = len(view) - pos
         if avail < 1:
             return None
@@ -170,7 +170,7 @@ class AbridgedCodec(_StreamCodec):
         size = words * 4
         _check_size(size, aligned=True)
         stop = start + size
-        return (start, stop) if stop <= len(view) else None
+        return (start, stop, stop) if stop <= len(view) else None
 
     def frame(self, payload: bytes) -> bytes:
         _check_outgoing(payload, aligned=True)
@@ -189,13 +189,13 @@ class IntermediateCodec(_StreamCodec):
     name = "intermediate"
     _aligned = True
 
-    def _locate(self, view: memoryview, pos: int) -> tuple[int, int] | None:
+    def _locate(self, view: memoryview, pos: int) -> tuple[int, int, int] | None:
         if len(view) - pos < 4:
             return None
         size = _U32.unpack_from(view, pos)[0] & _LENGTH_MASK
         _check_size(size, aligned=self._aligned)
         stop = pos + 4 + size
-        return (pos + 4, stop) if stop <= len(view) else None
+        return (pos + 4, stop, stop) if stop <= len(view) else None
 
     def frame(self, payload: bytes) -> bytes:
         _check_outgoing(payload, aligned=True)
@@ -234,7 +234,7 @@ class FullCodec(_StreamCodec):
         self._recv_seqno = 0
         self._send_seqno = 0
 
-    def _locate(self, view: memoryview, pos: int) -> tuple[int, int] | None:
+    def _locate(self, view: memoryview, pos: int) -> tuple[int, int, int] | None:
         if len(view) - pos < 8:
             return None
         total, seqno = _FULL_HEADER.unpack_from(view, pos)
@@ -248,7 +248,7 @@ class FullCodec(_StreamCodec):
         if zlib.crc32(view[pos : end - 4]) != crc:
             raise TransportError(f"full transport CRC mismatch in packet {seqno}")
         self._recv_seqno += 1
-        return pos + 8, end - 4
+        return pos + 8, end - 4, end
 
     def frame(self, payload: bytes) -> bytes:
         _check_outgoing(payload, aligned=True)
