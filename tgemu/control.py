@@ -6,20 +6,30 @@ answered with a 4xx JSON error, never a 500.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pyrogram.raw import types
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import tl
 from .faults import FaultsUpdate
 from .media import KINDS, bot_api_file_id, ingest
+from .messaging import channel_box, markup_json, urls_of, user_box
 from .server import Emulator
+from .store import BOT_ID_BASE, StoredFile, User
 
 _CHUNK = 1 << 20
+
+
+class TextMessage(BaseModel):
+    text: str = Field(min_length=1, max_length=4096)
+    bot_id: int | None = None
 
 
 class ControlError(Exception):
@@ -103,6 +113,143 @@ def create_control_app(emu: Emulator) -> FastAPI:
             "file_reference": stored.file_reference.hex(),
             "mime_type": stored.mime_type,
             "file_name": stored.name,
+        }
+
+    def bot_for(bot_id: int | None) -> User:
+        if bot_id is None:
+            if not emu.bots:
+                raise ControlError(409, "the emulator has no bots")
+            return emu.bots[0]
+        for bot in emu.bots:
+            if bot.id == bot_id:
+                return bot
+        raise ControlError(404, f"no bot with id {bot_id}")
+
+    def human(user_id: int) -> User:
+        if not 0 < user_id < BOT_ID_BASE:
+            raise ControlError(400, f"user_id must be between 1 and {BOT_ID_BASE - 1}")
+        return emu.store.ensure_user(user_id)
+
+    def private_message(
+        user: User, bot: User, text: str, file: StoredFile | None, entities: bytes | None
+    ) -> int:
+        messaging = emu.messaging
+        msg = messaging.add(
+            user_box(bot.id),
+            f"u:{user.id}",
+            from_id=user.id,
+            out=False,
+            text=text,
+            file=file,
+            entities=entities,
+        )
+        messaging.new_message(msg)
+        return msg.id
+
+    @app.post("/users/{user_id}/documents")
+    def user_sends_document(
+        user_id: int,
+        file: Annotated[UploadFile, File()],
+        dc_id: Annotated[int, Form()],
+        file_name: Annotated[str | None, Form()] = None,
+        mime_type: Annotated[str | None, Form()] = None,
+        kind: Annotated[str, Form()] = "document",
+        caption: Annotated[str, Form(max_length=1024)] = "",
+        bot_id: Annotated[int | None, Form()] = None,
+    ) -> dict[str, Any]:
+        user = human(user_id)
+        bot = bot_for(bot_id)
+        stored = store_upload(file, dc_id, file_name, mime_type, kind)
+        message_id = private_message(user, bot, caption, stored, None)
+        return {
+            "message_id": message_id,
+            "dc_id": stored.dc,
+            "size": stored.size,
+            "file_id": bot_api_file_id(stored),
+            "bot_id": bot.id,
+        }
+
+    @app.post("/users/{user_id}/messages")
+    def user_sends_text(user_id: int, body: TextMessage) -> dict[str, Any]:
+        user = human(user_id)
+        bot = bot_for(body.bot_id)
+        entities = None
+        command = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", body.text)
+        if command:
+            # Telegram marks a leading /command with a bot_command entity.
+            entities = tl.write(
+                [types.MessageEntityBotCommand(offset=0, length=len(command.group(0)))]
+            )
+        message_id = private_message(user, bot, body.text, None, entities)
+        return {"message_id": message_id, "bot_id": bot.id}
+
+    @app.get("/users/{user_id}/messages")
+    def messages_to_user(user_id: int) -> list[dict[str, Any]]:
+        if user_id not in emu.store.users or emu.store.users[user_id].is_bot:
+            raise ControlError(404, f"no user {user_id}")
+        result = []
+        for msg in emu.messaging.sent_to_user(user_id):
+            result.append(
+                {
+                    "id": msg.id,
+                    "bot_id": int(msg.box[2:]),
+                    "date": msg.date,
+                    "text": msg.text,
+                    "urls": urls_of(msg),
+                    "reply_markup": markup_json(msg),
+                    "has_media": msg.file_id is not None,
+                    "reply_to": msg.reply_to,
+                }
+            )
+        return result
+
+    @app.post("/channels/{channel_id}/documents")
+    def channel_post(
+        channel_id: int,
+        file: Annotated[UploadFile, File()],
+        dc_id: Annotated[int, Form()],
+        file_name: Annotated[str | None, Form()] = None,
+        mime_type: Annotated[str | None, Form()] = None,
+        kind: Annotated[str, Form()] = "document",
+        caption: Annotated[str, Form(max_length=1024)] = "",
+    ) -> dict[str, Any]:
+        bare = -channel_id - 1_000_000_000_000 if channel_id < 0 else channel_id
+        channel = emu.messaging.channels.get(bare)
+        if channel is None:
+            raise ControlError(404, f"no channel {channel_id}")
+        stored = store_upload(file, dc_id, file_name, mime_type, kind)
+        messaging = emu.messaging
+        msg = messaging.add(
+            channel_box(channel.id),
+            f"c:{channel.id}",
+            from_id=None,
+            out=False,
+            text=caption,
+            file=stored,
+        )
+        messaging.new_message(msg)
+        return {
+            "message_id": msg.id,
+            "dc_id": stored.dc,
+            "size": stored.size,
+            "file_id": bot_api_file_id(stored),
+        }
+
+    @app.get("/channels/{channel_id}/messages/{message_id}")
+    def channel_message(channel_id: int, message_id: int) -> dict[str, Any]:
+        bare = -channel_id - 1_000_000_000_000 if channel_id < 0 else channel_id
+        msg = emu.messaging.get(channel_box(bare), message_id)
+        if msg is None:
+            raise ControlError(404, f"no message {message_id} in channel {channel_id}")
+        stored = emu.store.files.get(msg.file_id) if msg.file_id else None
+        return {
+            "id": msg.id,
+            "text": msg.text,
+            "urls": urls_of(msg),
+            "reply_markup": markup_json(msg),
+            "file": None
+            if stored is None
+            else {"id": stored.id, "dc_id": stored.dc, "size": stored.size, "name": stored.name},
         }
 
     @app.get("/stats")

@@ -19,6 +19,7 @@ from pyrogram.raw import types
 from . import mtcrypto, rpc
 from .connection import Connection
 from .faults import Faults, TokenBucket
+from .messaging import Messaging, bot_api_channel_id
 from .rsa_key import ServerRSAKey
 from .session import MTSession
 from .stats import Stats
@@ -63,6 +64,8 @@ class Emulator:
         # Exported authorizations: bytes -> (user_id, target DC, expiry); single use.
         self.exported: dict[bytes, tuple[int, int, float]] = {}
         self.extra: dict[str, Any] = {}
+        self.update_sessions: dict[int, MTSession] = {}
+        self.messaging = Messaging(self)
 
     # --- listeners ------------------------------------------------------------------------
 
@@ -178,6 +181,29 @@ class Emulator:
             if key.dc == dc and key.user_id is not None:
                 self.store.authorize_key(key, None)
 
+    def push_updates(self, user_id: int, body: bytes) -> None:
+        """Deliver an Updates object to each live client of this account, once per auth key.
+
+        Per key it goes to the session that last synchronised updates (updates.getState or
+        getDifference), else to any live session that asked for updates: a client's media
+        sessions share its key and must not see every update twice.
+        """
+        by_key: dict[int, list[MTSession]] = {}
+        for (key_id, _), session in self.sessions.items():
+            if session.connection is None or session.connection.closed:
+                continue
+            owner = self.store.user_of(session.key)
+            if owner is None or owner.id != user_id:
+                continue
+            by_key.setdefault(key_id, []).append(session)
+        for key_id, live in by_key.items():
+            chosen = self.update_sessions.get(key_id)
+            if chosen not in live:
+                wanting = [s for s in live if s.wants_updates]
+                chosen = wanting[-1] if wanting else None
+            if chosen is not None:
+                self.send_in_session(chosen, body, content_related=True, is_response=False)
+
     # --- accounts -------------------------------------------------------------------------
 
     def bot_by_token(self, token: str) -> User | None:
@@ -201,4 +227,6 @@ class Emulator:
             "api_hash": self.api_hash,
             "bot_token": self.bots[0].token if self.bots else None,
             "bot_tokens": [bot.token for bot in self.bots],
+            "bot_ids": [bot.id for bot in self.bots],
+            "bin_channel": bot_api_channel_id(self.messaging.bin_channel.id),
         }

@@ -72,4 +72,4 @@ def method(*classes: type, needs_auth: bool = True) -> Callable[[_F], _F]:
 
 def load_all() -> None:
     # Importing the modules runs their @method decorators.
-    from . import auth, help, updates, upload, users  # noqa: F401
+    from . import auth, bots, channels, help, messages, updates, upload, users  # noqa: F401

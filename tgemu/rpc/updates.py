@@ -1,4 +1,4 @@
-"""updates.*: the update state a client synchronises from."""
+"""updates.*: the state and the differences that keep a client from missing anything."""
 
 from __future__ import annotations
 
@@ -7,11 +7,87 @@ from typing import Any
 
 from pyrogram.raw import functions, types
 
+from ..messaging import channel_box, user_box
 from . import CallContext, method
+from .chats import resolve_channel
+
+_DIFFERENCE_LIMIT = 1000
+
+
+def _state(pts: int) -> types.updates.State:
+    return types.updates.State(pts=pts, qts=0, date=int(time.time()), seq=0, unread_count=0)
 
 
 @method(functions.updates.GetState)
 async def get_state(ctx: CallContext, query: Any) -> Any:
     user = ctx.require_user()
-    pts = int(ctx.emu.store.meta(f"pts:{user.id}", "0") or 0)
-    return types.updates.State(pts=pts, qts=0, date=int(time.time()), seq=0, unread_count=0)
+    ctx.emu.update_sessions[ctx.key.key_id] = ctx.session
+    return _state(ctx.emu.messaging.pts(user_box(user.id)))
+
+
+@method(functions.updates.GetDifference)
+async def get_difference(ctx: CallContext, query: Any) -> Any:
+    me = ctx.require_user()
+    ctx.emu.update_sessions[ctx.key.key_id] = ctx.session
+    messaging = ctx.emu.messaging
+    box = user_box(me.id)
+    entries = messaging.difference(box, query.pts, _DIFFERENCE_LIMIT)
+    if not entries:
+        return types.updates.DifferenceEmpty(date=int(time.time()), seq=0)
+    # A bot is not told about its own messages, but they still move its pts.
+    new = [msg for _, kind, msg in entries if kind == "new" and not msg.out]
+    edits = [(pts, msg) for pts, kind, msg in entries if kind == "edit"]
+    users, chats = messaging.peers_of(new + [m for _, m in edits], me)
+    other = [
+        types.UpdateEditMessage(message=messaging.message_tl(msg), pts=pts, pts_count=1)
+        for pts, msg in edits
+    ]
+    last_pts = entries[-1][0]
+    new_messages = [messaging.message_tl(msg) for msg in new]
+    if last_pts < messaging.pts(box):
+        return types.updates.DifferenceSlice(
+            new_messages=new_messages,
+            new_encrypted_messages=[],
+            other_updates=other,
+            chats=chats,
+            users=users,
+            intermediate_state=_state(last_pts),
+        )
+    return types.updates.Difference(
+        new_messages=new_messages,
+        new_encrypted_messages=[],
+        other_updates=other,
+        chats=chats,
+        users=users,
+        state=_state(last_pts),
+    )
+
+
+@method(functions.updates.GetChannelDifference)
+async def get_channel_difference(ctx: CallContext, query: Any) -> Any:
+    me = ctx.require_user()
+    channel = resolve_channel(ctx, query.channel)
+    messaging = ctx.emu.messaging
+    box = channel_box(channel.id)
+    limit = max(1, min(query.limit or 100, 100_000))
+    entries = messaging.difference(box, query.pts, limit)
+    current = messaging.pts(box)
+    if not entries:
+        return types.updates.ChannelDifferenceEmpty(pts=current, final=True)
+    new = [msg for _, kind, msg in entries if kind == "new" and msg.from_id != me.id]
+    edits = [(pts, msg) for pts, kind, msg in entries if kind == "edit"]
+    users, chats = messaging.peers_of(new + [m for _, m in edits], me)
+    if not any(c.id == channel.id for c in chats):
+        chats.append(messaging.channel_tl(channel))
+    last_pts = entries[-1][0]
+    return types.updates.ChannelDifference(
+        pts=last_pts,
+        new_messages=[messaging.message_tl(msg) for msg in new],
+        other_updates=[
+            types.UpdateEditChannelMessage(message=messaging.message_tl(msg), pts=pts, pts_count=1)
+            for pts, msg in edits
+        ],
+        chats=chats,
+        users=users,
+        final=last_pts >= current,
+    )

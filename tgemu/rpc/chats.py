@@ -1,0 +1,43 @@
+"""Resolving the peers a request names, with the errors Telegram gives for bad ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyrogram.raw import types
+
+from ..messaging import Channel, channel_box, user_box
+from ..store import User
+from . import CallContext, RpcError
+
+
+def resolve_peer(ctx: CallContext, peer: Any) -> tuple[str, User | Channel]:
+    """("u", user) or ("c", channel) for an InputPeer; PEER_ID_INVALID otherwise."""
+    me = ctx.require_user()
+    if isinstance(peer, types.InputPeerSelf):
+        return "u", me
+    if isinstance(peer, types.InputPeerUser):
+        user = ctx.emu.store.users.get(peer.user_id)
+        if user is None or (user.id != me.id and peer.access_hash != user.access_hash):
+            raise RpcError(400, "PEER_ID_INVALID")
+        return "u", user
+    if isinstance(peer, types.InputPeerChannel):
+        return "c", resolve_channel(ctx, peer)
+    raise RpcError(400, "PEER_ID_INVALID")
+
+
+def resolve_channel(ctx: CallContext, peer: Any) -> Channel:
+    ctx.require_user()
+    channel = ctx.emu.messaging.channels.get(getattr(peer, "channel_id", -1))
+    # A member may name a channel with access_hash 0; every emulated bot is a member.
+    if channel is None or getattr(peer, "access_hash", None) not in (channel.access_hash, 0):
+        raise RpcError(400, "CHANNEL_INVALID")
+    return channel
+
+
+def box_for(ctx: CallContext, kind: str, target: User | Channel) -> tuple[str, str]:
+    """(box, peer key) where a message in this chat lives, as the caller sees it."""
+    me = ctx.require_user()
+    if kind == "c":
+        return channel_box(target.id), f"c:{target.id}"
+    return user_box(me.id), f"u:{target.id}"
