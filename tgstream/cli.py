@@ -14,7 +14,35 @@ def _emulator(argv: list[str]) -> int:
     return emulator_main(argv)
 
 
+def _serve(argv: list[str]) -> int:
+    from .server import main as serve_main
+
+    return serve_main(argv)
+
+
+def _link(argv: list[str]) -> int:
+    from . import links
+    from .config import ConfigError, load_settings
+
+    if len(argv) != 1 or not argv[0].isdigit() or int(argv[0]) < 1:
+        print("usage: tgstream link MESSAGE_ID", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"tgstream: {exc}", file=sys.stderr)
+        return 2
+    message_id = int(argv[0])
+    secret = settings.secret.get_secret_value()
+    name = f"file-{message_id}"
+    print(links.public_url(settings.public_url, links.download_path(message_id, name, secret)))
+    print(links.public_url(settings.public_url, links.watch_path(message_id, name, secret)))
+    return 0
+
+
 COMMANDS = {
+    "serve": (_serve, "serve bin-channel files over HTTP (settings from env / .env)"),
+    "link": (_link, "print the signed download and watch links of a bin-channel message"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
 }
 

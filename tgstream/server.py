@@ -1,0 +1,88 @@
+"""`tgstream serve`: the HTTP server and the bots, until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+import uvicorn
+
+from . import logs
+from .config import ConfigError, Settings, load_settings
+from .service import Services
+from .web.app import create_app
+from .web.download import StreamAborted
+
+log = logging.getLogger("tgstream.server")
+
+
+class _QuietAborts(logging.Filter):
+    """A body cut on purpose (Telegram failed after headers) is logged once by us, not again
+    by uvicorn as an application crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, StreamAborted):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    values = [settings.api_hash, settings.bot_token, settings.secret, *settings.multi_tokens]
+    found = [v.get_secret_value() for v in values]
+    # A token's secret half is what must never leak; its numeric id is public.
+    found += [v.split(":", 1)[1] for v in found if ":" in v]
+    return found
+
+
+async def run(settings: Settings) -> None:
+    services = Services.build(settings)
+    try:
+        await services.start()
+        app = create_app(services)
+        config = uvicorn.Config(
+            app,
+            host=settings.bind_address,
+            port=settings.port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=15,
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        log.info(
+            "serving",
+            extra={
+                "bind": f"{settings.bind_address}:{settings.port}",
+                "public_url": settings.public_url,
+            },
+        )
+        await server.serve()
+    finally:
+        await services.stop()
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(
+            "usage: tgstream serve\n\nSettings come from the environment and ./.env (see README)."
+        )
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"tgstream: {exc}", file=sys.stderr)
+        return 2
+    # Every file this process creates (sessions, store) is private to its user.
+    os.umask(0o077)
+    logs.setup(settings.log_level, settings.log_json, secrets_of(settings))
+    logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))
+    return 0

@@ -1,0 +1,182 @@
+"""The embedded store: one SQLite file in SESSION_DIR, mode 0600.
+
+It holds what makes a restart warm: every auth key with its DC and whether it is authorized
+(so no handshake or import is paid twice), the file -> DC map (so no migration is paid
+twice) and resolved bin-channel files (so a link needs no message fetch after a restart).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS auth_keys (
+    bot_id INTEGER NOT NULL, dc INTEGER NOT NULL, auth_key BLOB NOT NULL,
+    authorized INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (bot_id, dc)
+);
+CREATE TABLE IF NOT EXISTS dc_map (
+    media_id INTEGER PRIMARY KEY, dc INTEGER NOT NULL, learned INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    message_id INTEGER PRIMARY KEY, media_id INTEGER NOT NULL, access_hash INTEGER NOT NULL,
+    file_reference BLOB NOT NULL, dc INTEGER NOT NULL, size INTEGER NOT NULL,
+    mime_type TEXT NOT NULL, file_name TEXT NOT NULL, kind TEXT NOT NULL,
+    thumb_size TEXT NOT NULL, date INTEGER NOT NULL, fetched REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthKeyRecord:
+    bot_id: int
+    dc: int
+    auth_key: bytes
+    authorized: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A bin-channel file: everything needed to fetch and describe it."""
+
+    message_id: int
+    media_id: int
+    access_hash: int
+    file_reference: bytes
+    dc: int
+    size: int
+    mime_type: str
+    file_name: str
+    kind: str  # "document" or "photo": which InputFileLocation names it
+    thumb_size: str
+    date: int
+
+    @property
+    def is_photo(self) -> bool:
+        return self.kind == "photo"
+
+
+class Store:
+    def __init__(self, session_dir: Path) -> None:
+        session_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(session_dir, 0o700)
+        self.path = session_dir / "tgstream.sqlite3"
+        # Created with 0600 before SQLite opens it, so there is no window where it is wider.
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(self.path, 0o600)
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            sidecar = Path(f"{self.path}{suffix}")
+            if sidecar.exists():
+                os.chmod(sidecar, 0o600)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            row = self.db.execute("PRAGMA integrity_check").fetchone()
+        return bool(row) and row[0] == "ok"
+
+    # --- auth keys ------------------------------------------------------------------------
+
+    def auth_key(self, bot_id: int, dc: int) -> AuthKeyRecord | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT auth_key, authorized FROM auth_keys WHERE bot_id = ? AND dc = ?",
+                (bot_id, dc),
+            ).fetchone()
+        return AuthKeyRecord(bot_id, dc, bytes(row[0]), bool(row[1])) if row else None
+
+    def save_auth_key(self, record: AuthKeyRecord) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO auth_keys (bot_id, dc, auth_key, authorized, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (record.bot_id, record.dc, record.auth_key, int(record.authorized), time.time()),
+            )
+
+    def drop_auth_key(self, bot_id: int, dc: int) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM auth_keys WHERE bot_id = ? AND dc = ?", (bot_id, dc))
+
+    def auth_key_count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM auth_keys").fetchone()[0])
+
+    # --- DC map ---------------------------------------------------------------------------
+
+    def dc_of(self, media_id: int) -> int | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT dc FROM dc_map WHERE media_id = ?", (media_id,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO dc_map (media_id, dc, learned) VALUES (?, ?, ?)",
+                (media_id, dc, int(learned)),
+            )
+
+    def dc_map_size(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM dc_map").fetchone()[0])
+
+    # --- files ----------------------------------------------------------------------------
+
+    def file(self, message_id: int) -> FileInfo | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT message_id, media_id, access_hash, file_reference, dc, size, mime_type, "
+                "file_name, kind, thumb_size, date FROM files WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return FileInfo(
+            row[0],
+            row[1],
+            row[2],
+            bytes(row[3]),
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+        )
+
+    def save_file(self, info: FileInfo) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
+                "dc, size, mime_type, file_name, kind, thumb_size, date, fetched) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.message_id,
+                    info.media_id,
+                    info.access_hash,
+                    info.file_reference,
+                    info.dc,
+                    info.size,
+                    info.mime_type,
+                    info.file_name,
+                    info.kind,
+                    info.thumb_size,
+                    info.date,
+                    time.time(),
+                ),
+            )

@@ -1,0 +1,82 @@
+"""A shared part cache: a byte budget, least recently used out first, and single flight, so
+viewers of the same file fetch each part from Telegram once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+
+
+class _Flight:
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Task[bytes]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
+class PartCache:
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self.size = 0
+        self.entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self.flights: dict[Hashable, _Flight] = {}
+        self.hits = 0
+        self.misses = 0
+        self.shared = 0
+
+    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[bytes]]) -> bytes:
+        data = self.entries.get(key)
+        if data is not None:
+            self.entries.move_to_end(key)
+            self.hits += 1
+            return data
+        flight = self.flights.get(key)
+        if flight is None:
+            self.misses += 1
+            flight = _Flight(asyncio.create_task(self._fill(key, fetch)))
+            self.flights[key] = flight
+        else:
+            self.shared += 1
+        flight.waiters += 1
+        try:
+            # Shielded: a viewer who leaves must not cancel a fetch others still wait for...
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            # ...but when nobody waits any more, the upstream request is cancelled.
+            if flight.waiters == 0 and not flight.task.done():
+                flight.task.cancel()
+                self.flights.pop(key, None)
+
+    async def _fill(self, key: Hashable, fetch: Callable[[], Awaitable[bytes]]) -> bytes:
+        try:
+            data = await fetch()
+        finally:
+            self.flights.pop(key, None)
+        self._store(key, data)
+        return data
+
+    def _store(self, key: Hashable, data: bytes) -> None:
+        if len(data) > self.budget:
+            return
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old)
+        self.entries[key] = data
+        self.size += len(data)
+        while self.size > self.budget:
+            _, evicted = self.entries.popitem(last=False)
+            self.size -= len(evicted)
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "budget_bytes": self.budget,
+            "bytes": self.size,
+            "entries": len(self.entries),
+            "hits": self.hits,
+            "misses": self.misses,
+            "shared_fetches": self.shared,
+            "inflight": len(self.flights),
+        }

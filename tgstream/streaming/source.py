@@ -1,0 +1,68 @@
+"""Bytes of a file range, as an async iterator: plan -> cache -> pipeline -> downloader.
+
+The first part is fetched before the caller commits to a status line, so anything that
+can go wrong at the start (flood wait, file gone) still becomes a proper HTTP error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from .cache import PartCache
+from .pipeline import ordered_parts
+from .plan import Part, plan_parts
+
+FetchPart = Callable[[int, int, bool], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    in_flight: int
+    first_part_size: int | None
+
+
+class RangeStream:
+    def __init__(
+        self,
+        cache_key: object,
+        fetch: FetchPart,
+        cache: PartCache,
+        start: int,
+        end: int,
+        size: int,
+        settings: StreamSettings,
+    ) -> None:
+        self.cache_key = cache_key
+        self.fetch = fetch
+        self.cache = cache
+        self.parts = (
+            plan_parts(start, end, size, first_part_size=settings.first_part_size)
+            if end >= start
+            else []
+        )
+        self.in_flight = settings.in_flight
+        self.first: bytes | None = None
+
+    async def _part(self, part: Part) -> bytes:
+        key = (self.cache_key, part.offset, part.limit, part.precise)
+        return await self.cache.get(key, lambda: self.fetch(part.offset, part.limit, part.precise))
+
+    async def prime(self) -> None:
+        """Fetch the first part now (errors surface before any header is sent)."""
+        if self.parts:
+            first = self.parts[0]
+            data = await self._part(first)
+            self.first = data[first.skip : first.skip + first.take]
+            if len(self.first) != first.take:
+                from .pipeline import ShortPart
+
+                raise ShortPart("the first part came back short")
+
+    async def body(self) -> AsyncIterator[bytes]:
+        rest = self.parts
+        if self.first is not None:
+            yield self.first
+            rest = self.parts[1:]
+        async for piece in ordered_parts(rest, self._part, self.in_flight):
+            yield piece

@@ -1,0 +1,29 @@
+"""File -> DC: taken from the document's dc_id, corrected by FILE_MIGRATE_X, persisted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..store import FileInfo, Store
+
+
+@dataclass
+class DcMap:
+    store: Store
+    lookups: int = 0
+    learned: int = 0
+    migrations_seen: int = 0
+
+    def dc_for(self, info: FileInfo) -> int:
+        self.lookups += 1
+        known = self.store.dc_of(info.media_id)
+        if known is not None:
+            return known
+        self.store.set_dc(info.media_id, info.dc, learned=False)
+        return info.dc
+
+    def learn(self, media_id: int, dc: int) -> None:
+        """A FILE_MIGRATE_X said where the file really is: remember it for every stream."""
+        self.migrations_seen += 1
+        self.learned += 1
+        self.store.set_dc(media_id, dc, learned=True)

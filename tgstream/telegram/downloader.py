@@ -1,0 +1,154 @@
+"""Fetching one part of a file: the right DC, the least loaded bot, and every Telegram error
+turned into a retry, a wait, a failover or a clear failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyrogram import errors, raw
+
+from ..metrics import Metrics
+from ..store import FileInfo
+from .bots import BotClient
+from .dcmap import DcMap
+from .errors import FloodWaitTooLong, TelegramUnavailable
+from .flood import FloodPolicy
+from .registry import DcRegistry
+from .resolver import FileResolver
+
+log = logging.getLogger("tgstream.telegram.downloader")
+
+GET_FILE = "upload.getFile"
+_MAX_FAILURES = 6
+
+
+@dataclass
+class BotWorker:
+    bot: BotClient
+    registry: DcRegistry
+
+
+class Downloader:
+    def __init__(
+        self,
+        workers: Sequence[BotWorker],
+        resolver: FileResolver,
+        dcmap: DcMap,
+        flood: FloodPolicy,
+        metrics: Metrics,
+        part_timeout: float = 30.0,
+    ) -> None:
+        self.workers = list(workers)
+        self.resolver = resolver
+        self.dcmap = dcmap
+        self.flood = flood
+        self.metrics = metrics
+        self.part_timeout = part_timeout
+        self.inflight = 0
+
+    def choose(self, dc: int) -> BotWorker | None:
+        """Least loaded bot not benched for getFile, a warm session on the DC breaking ties."""
+        usable = [w for w in self.workers if self.flood.blocked_for(w.bot.bot_id, GET_FILE) <= 0]
+        if not usable:
+            return None
+        return min(usable, key=lambda w: (w.bot.load, not w.registry.warm(dc), w.bot.index))
+
+    def _earliest_unblock(self) -> float:
+        return min(self.flood.blocked_for(w.bot.bot_id, GET_FILE) for w in self.workers)
+
+    async def fetch(self, info: FileInfo, offset: int, limit: int, precise: bool) -> bytes:
+        """The bytes Telegram returns for this part (short only at the end of the file)."""
+        failures = 0
+        self.inflight += 1
+        try:
+            while True:
+                dc = self.dcmap.dc_for(info)
+                worker = self.choose(dc)
+                if worker is None:
+                    wait = self._earliest_unblock()
+                    raise FloodWaitTooLong(
+                        f"every bot is in a flood wait for {wait:.0f} s", int(wait) + 1
+                    )
+                try:
+                    return await self._fetch_with(worker, dc, info, offset, limit, precise)
+                except errors.FileMigrate as exc:
+                    log.info("file migrate", extra={"media_id": info.media_id, "to_dc": exc.value})
+                    self.metrics.migrations.inc()
+                    self.dcmap.learn(info.media_id, int(exc.value))
+                except errors.FileReferenceExpired:
+                    self.metrics.reference_refreshes.inc()
+                    info = await self.resolver.refresh(info.message_id, info)
+                except errors.FloodWait as exc:
+                    seconds = int(exc.value or 1)
+                    self.metrics.flood_waits.labels(GET_FILE).inc()
+                    if self.flood.record(worker.bot.bot_id, GET_FILE, seconds):
+                        await asyncio.sleep(seconds)
+                except errors.AuthKeyUnregistered:
+                    failures += 1
+                    log.warning("auth key unregistered", extra={"dc": dc})
+                    pool = worker.registry.pools.get(dc)
+                    if pool is not None:
+                        await worker.registry.reset(dc, pool.generation)
+                    if failures >= _MAX_FAILURES:
+                        raise TelegramUnavailable(f"DC {dc} keeps refusing our keys") from None
+                except (errors.LimitInvalid, errors.OffsetInvalid):
+                    raise  # a bug in part planning; never retried into a loop
+                except (
+                    OSError,
+                    TimeoutError,
+                    ConnectionError,
+                    errors.InternalServerError,
+                    errors.ServiceUnavailable,
+                ) as exc:
+                    failures += 1
+                    self.metrics.part_retries.inc()
+                    if failures >= _MAX_FAILURES:
+                        raise TelegramUnavailable(f"DC {dc} failed: {exc!r}") from None
+                    await asyncio.sleep(min(0.25 * 2**failures, 4.0))
+        finally:
+            self.inflight -= 1
+
+    async def _fetch_with(
+        self, worker: BotWorker, dc: int, info: FileInfo, offset: int, limit: int, precise: bool
+    ) -> bytes:
+        worker.bot.load += 1
+        try:
+            member = await worker.registry.acquire(dc)
+            member.inflight += 1
+            try:
+                location: raw.base.InputFileLocation
+                if info.is_photo:
+                    location = raw.types.InputPhotoFileLocation(
+                        id=info.media_id,
+                        access_hash=info.access_hash,
+                        file_reference=info.file_reference,
+                        thumb_size=info.thumb_size,
+                    )
+                else:
+                    location = raw.types.InputDocumentFileLocation(
+                        id=info.media_id,
+                        access_hash=info.access_hash,
+                        file_reference=info.file_reference,
+                        thumb_size="",
+                    )
+                result = await member.session.invoke(
+                    raw.functions.InvokeWithoutUpdates(
+                        query=raw.functions.upload.GetFile(
+                            location=location, offset=offset, limit=limit, precise=precise or None
+                        )
+                    ),
+                    retries=1,
+                    timeout=self.part_timeout,
+                    sleep_threshold=0,
+                )
+            finally:
+                member.inflight -= 1
+        finally:
+            worker.bot.load -= 1
+        data: bytes = result.bytes
+        self.metrics.parts_fetched.labels(str(dc)).inc()
+        self.metrics.upstream_bytes.labels(str(dc)).inc(len(data))
+        return data

@@ -1,0 +1,1 @@
+"""The HTTP side: download and watch routes, status, metrics and health."""

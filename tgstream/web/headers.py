@@ -1,0 +1,37 @@
+"""Response header values: pure functions."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from urllib.parse import quote
+
+from ..store import FileInfo
+
+
+def etag_of(info: FileInfo) -> str:
+    # The Telegram file id and size never change for a given file: a strong validator.
+    return f'"{info.media_id:x}-{info.size:x}"'
+
+
+def last_modified_of(info: FileInfo) -> str:
+    return formatdate(info.date, usegmt=True)
+
+
+def _ascii_fallback(name: str) -> str:
+    kept = []
+    for ch in name:
+        if ch in '"\\' or ord(ch) < 0x20 or ord(ch) >= 0x7F:
+            kept.append("_")
+        else:
+            kept.append(ch)
+    return "".join(kept) or "file"
+
+
+def content_disposition(name: str, attachment: bool) -> str:
+    """RFC 6266: a quoted ASCII fallback plus the exact name as RFC 8187 filename*."""
+    cleaned = name.replace("/", "_").replace("\\", "_").strip() or "file"
+    kind = "attachment" if attachment else "inline"
+    return (
+        f'{kind}; filename="{_ascii_fallback(cleaned)}"; '
+        f"filename*=UTF-8''{quote(cleaned, safe='')}"
+    )
