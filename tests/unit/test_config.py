@@ -1,0 +1,436 @@
+"""Settings loading: names, defaults, derivations, and one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tgstream.config import ConfigError, Settings, load_settings
+
+API_HASH = "0123456789abcdef0123456789abcdef"
+BOT_TOKEN = "123456:AAHsecret-token_value"
+REQUIRED = {
+    "API_ID": "12345",
+    "API_HASH": API_HASH,
+    "BOT_TOKEN": BOT_TOKEN,
+    "BIN_CHANNEL": "-1001234567890",
+}
+_OURS = re.compile(
+    r"(?i)(multi_token[0-9]*|" + "|".join(name.upper() for name in Settings.model_fields) + ")"
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Run every test in an empty directory with none of our variables set."""
+    for name in list(os.environ):
+        if _OURS.fullmatch(name):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The four required variables, valid; tests override or delete from there."""
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def config_error(**overrides: str) -> ConfigError:
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in overrides.items():
+            mp.setenv(name, value)
+        with pytest.raises(ConfigError) as info:
+            load_settings()
+    error = info.value
+    assert str(error) == f"{error.variable_name}: {error.reason}"
+    assert "\n" not in str(error)
+    return error
+
+
+# --- required variables ----------------------------------------------------------
+
+
+def test_minimal_environment(env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.api_id == 12345
+    assert s.api_hash.get_secret_value() == API_HASH
+    assert s.bot_token.get_secret_value() == BOT_TOKEN
+    assert s.bin_channel == -1001234567890
+    assert s.multi_tokens == []
+    assert s.bind_address == "0.0.0.0"
+    assert s.port == 8080
+    assert s.public_url == "http://localhost:8080"
+    assert s.session_dir == Path("sessions")
+    assert s.allowed_users == frozenset()
+    assert s.tg_dc_addresses == {}
+    assert s.tg_rsa_public_key is None
+    assert s.parts_in_flight == 8
+    assert s.connections_per_dc == 4
+    assert s.cache_size_mb == 256
+    assert s.first_part_kb == 128
+    assert s.first_part_size == 128 * 1024
+    assert s.flood_sleep_threshold == 10
+    assert s.log_level == "INFO"
+    assert s.log_json is True
+
+
+@pytest.mark.parametrize("name", list(REQUIRED))
+def test_missing_required_variable_is_named(env: pytest.MonkeyPatch, name: str) -> None:
+    env.delenv(name)
+    error = config_error()
+    assert error.variable_name == name
+    assert str(error) == f"{name}: missing (set it in the environment or .env)"
+
+
+@pytest.mark.parametrize("name", list(REQUIRED))
+def test_empty_value_counts_as_missing(env: pytest.MonkeyPatch, name: str) -> None:
+    error = config_error(**{name: ""})
+    assert error.variable_name == name
+    assert error.reason.startswith("missing")
+
+
+def test_missing_bot_token_exact_message(env: pytest.MonkeyPatch) -> None:
+    env.delenv("BOT_TOKEN")
+    with pytest.raises(
+        ConfigError, match=r"^BOT_TOKEN: missing \(set it in the environment or \.env\)$"
+    ):
+        load_settings()
+
+
+def test_first_offending_variable_is_reported(env: pytest.MonkeyPatch) -> None:
+    env.delenv("API_ID")
+    env.setenv("PORT", "abc")
+    assert config_error().variable_name == "API_ID"
+
+
+def test_error_hides_the_validation_error_chain(env: pytest.MonkeyPatch) -> None:
+    env.setenv("BOT_TOKEN", "not-a-token-but-secret")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+# --- malformed values ----------------------------------------------------------------
+
+
+def test_port_message(env: pytest.MonkeyPatch) -> None:
+    assert str(config_error(PORT="abc")) == (
+        "PORT: must be an integer between 1 and 65535, got 'abc'"
+    )
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "80.5", "eighty", "1e3"])
+def test_bad_port_is_named(env: pytest.MonkeyPatch, port: str) -> None:
+    error = config_error(PORT=port)
+    assert error.variable_name == "PORT"
+    assert "between 1 and 65535" in error.reason
+
+
+@pytest.mark.parametrize("port", ["1", "443", "65535"])
+def test_good_port(env: pytest.MonkeyPatch, port: str) -> None:
+    env.setenv("PORT", port)
+    assert load_settings().port == int(port)
+
+
+@pytest.mark.parametrize("api_id", ["abc", "0", "-5", "1.5", ""])
+def test_bad_api_id_is_named(env: pytest.MonkeyPatch, api_id: str) -> None:
+    assert config_error(API_ID=api_id).variable_name == "API_ID"
+
+
+@pytest.mark.parametrize("channel", ["123", "1001234567890", "-123", "-100", "-1", "abc", "0"])
+def test_bad_bin_channel_is_named(env: pytest.MonkeyPatch, channel: str) -> None:
+    error = config_error(BIN_CHANNEL=channel)
+    assert error.variable_name == "BIN_CHANNEL"
+    assert "-100" in error.reason
+
+
+def test_bin_channel_positive_id_message(env: pytest.MonkeyPatch) -> None:
+    assert str(config_error(BIN_CHANNEL="1234567890")) == (
+        "BIN_CHANNEL: must be a channel id starting with -100 (e.g. -1001234567890), got 1234567890"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1",
+        "1=",
+        "=127.0.0.1:1",
+        "1=127.0.0.1",
+        "1=127.0.0.1:",
+        "1=127.0.0.1:0",
+        "1=127.0.0.1:65536",
+        "1=127.0.0.1:port",
+        "0=127.0.0.1:1",
+        "6=127.0.0.1:1",
+        "x=127.0.0.1:1",
+        "1=:40001",
+        "1=::1:40001",
+        "1=[::1]",
+        "1=[::1:40001",
+        "1=[::1]40001",
+        "1=a:1,1=b:2",
+        "1=a:1;2=b:2",
+    ],
+)
+def test_bad_dc_addresses_are_named(env: pytest.MonkeyPatch, value: str) -> None:
+    error = config_error(TG_DC_ADDRESSES=value)
+    assert error.variable_name == "TG_DC_ADDRESSES"
+
+
+def test_dc_addresses(env: pytest.MonkeyPatch) -> None:
+    env.setenv("TG_DC_ADDRESSES", " 1=127.0.0.1:40001, 2 = localhost:40002,,5=[::1]:40005, 4=h:1,")
+    assert load_settings().tg_dc_addresses == {
+        1: ("127.0.0.1", 40001),
+        2: ("localhost", 40002),
+        4: ("h", 1),
+        5: ("::1", 40005),
+    }
+
+
+def test_bot_token_shape_is_checked_without_echoing_it(env: pytest.MonkeyPatch) -> None:
+    error = config_error(BOT_TOKEN="hunter2-not-a-token")
+    assert error.variable_name == "BOT_TOKEN"
+    assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HAS_SSL", "maybe"),
+        ("NO_PORT", "2"),
+        ("LOG_JSON", "yes please"),
+        ("PARTS_IN_FLIGHT", "0"),
+        ("PARTS_IN_FLIGHT", "many"),
+        ("CONNECTIONS_PER_DC", "0"),
+        ("CACHE_SIZE_MB", "-1"),
+        ("FLOOD_SLEEP_THRESHOLD", "-1"),
+        ("FIRST_PART_KB", "100"),
+        ("FIRST_PART_KB", "2"),
+        ("FIRST_PART_KB", "2048"),
+        ("LOG_LEVEL", "LOUD"),
+        ("ALLOWED_USERS", "1,two"),
+        ("ALLOWED_USERS", "-5"),
+        ("PUBLIC_URL", "example.com"),
+        ("PUBLIC_URL", "ftp://example.com"),
+        ("PUBLIC_URL", "https://example.com/?x=1"),
+        ("TG_RSA_PUBLIC_KEY", "/no/such/key.pem"),
+        ("TG_RSA_PUBLIC_KEY", "-----BEGIN RSA PUBLIC KEY-----\nxx\n-----END RSA PUBLIC KEY-----"),
+    ],
+)
+def test_other_bad_values_are_named(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    error = config_error(**{name: value})
+    assert error.variable_name == name
+    assert error.reason
+
+
+# --- MULTI_TOKENn ----------------------------------------------------------------------
+
+
+def tokens(s: Settings) -> list[str]:
+    return [t.get_secret_value() for t in s.multi_tokens]
+
+
+def test_multi_tokens_numeric_order_with_gaps(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MULTI_TOKEN10", "10:ten")
+    env.setenv("MULTI_TOKEN2", "2:two")
+    env.setenv("MULTI_TOKEN1", "1:one")
+    env.setenv("MULTI_TOKEN7", "7:seven")
+    assert tokens(load_settings()) == ["1:one", "2:two", "7:seven", "10:ten"]
+
+
+def test_multi_token_lookalikes_are_ignored(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MULTI_TOKEN", "1:a")
+    env.setenv("MULTI_TOKENX", "1:b")
+    env.setenv("MULTI_TOKENS", '["1:c"]')
+    env.setenv("MULTI_TOKEN_1", "1:d")
+    env.setenv("MULTI_TOKEN3", "")
+    assert tokens(load_settings()) == []
+
+
+def test_multi_tokens_from_env_file_and_environment(
+    env: pytest.MonkeyPatch, clean_env: Path
+) -> None:
+    (clean_env / ".env").write_text("MULTI_TOKEN1=1:file\nMULTI_TOKEN3=3:file\n")
+    env.setenv("MULTI_TOKEN2", "2:env")
+    env.setenv("MULTI_TOKEN3", "3:env")  # the environment wins, as for every variable
+    assert tokens(load_settings()) == ["1:file", "2:env", "3:env"]
+
+
+def test_bad_multi_token_names_its_variable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MULTI_TOKEN1", "1:good")
+    error = config_error(MULTI_TOKEN12="leaky-value")
+    assert error.variable_name == "MULTI_TOKEN12"
+    assert "leaky" not in str(error)
+
+
+# --- PUBLIC_URL ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "url"),
+    [
+        ({}, "http://localhost:8080"),
+        ({"BIND_ADDRESS": "127.0.0.1"}, "http://127.0.0.1:8080"),
+        ({"BIND_ADDRESS": "::"}, "http://localhost:8080"),
+        ({"BIND_ADDRESS": "::1"}, "http://[::1]:8080"),
+        ({"PORT": "9000"}, "http://localhost:9000"),
+        ({"FQDN": "files.example.com"}, "http://files.example.com:8080"),
+        ({"FQDN": "files.example.com", "HAS_SSL": "true"}, "https://files.example.com:8080"),
+        (
+            {"FQDN": "files.example.com", "HAS_SSL": "True", "NO_PORT": "1"},
+            "https://files.example.com",
+        ),
+        ({"NO_PORT": "true"}, "http://localhost"),
+        ({"BIND_ADDRESS": "10.0.0.2", "FQDN": "f.example"}, "http://f.example:8080"),
+        ({"PUBLIC_URL": "https://cdn.example.com/"}, "https://cdn.example.com"),
+        ({"PUBLIC_URL": "https://x.example/base/", "FQDN": "ignored"}, "https://x.example/base"),
+        ({"PUBLIC_URL": "  http://h:81  "}, "http://h:81"),
+    ],
+)
+def test_public_url(env: pytest.MonkeyPatch, extra: dict[str, str], url: str) -> None:
+    for name, value in extra.items():
+        env.setenv(name, value)
+    assert load_settings().public_url == url
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+def test_repr_and_str_hide_secrets(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MULTI_TOKEN1", "99:multi-secret")
+    env.setenv("SECRET", "link-signing-secret")
+    s = load_settings()
+    for text in (repr(s), str(s), repr(s.model_dump()), str(s.multi_tokens)):
+        for secret in (API_HASH, BOT_TOKEN, "multi-secret", "link-signing-secret"):
+            assert secret not in text
+
+
+def test_derived_secret_is_hidden_stable_and_tied_to_the_bot_token(
+    env: pytest.MonkeyPatch,
+) -> None:
+    first = load_settings().secret.get_secret_value()
+    assert first
+    assert first not in repr(load_settings())
+    assert load_settings().secret.get_secret_value() == first  # survives restarts
+    expected = hmac.new(BOT_TOKEN.encode(), b"tgstream-link-secret-v1", hashlib.sha256)
+    assert first == expected.hexdigest()
+    env.setenv("BOT_TOKEN", "123456:another")
+    assert load_settings().secret.get_secret_value() != first
+
+
+def test_explicit_secret_wins(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SECRET", "mine")
+    assert load_settings().secret.get_secret_value() == "mine"
+
+
+# --- the rest ----------------------------------------------------------------------------
+
+
+def test_allowed_users(env: pytest.MonkeyPatch) -> None:
+    env.setenv("ALLOWED_USERS", " 1, 22 ,333,, 1")
+    assert load_settings().allowed_users == frozenset({1, 22, 333})
+
+
+def test_tunables_and_levels(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PARTS_IN_FLIGHT", "3")
+    env.setenv("CONNECTIONS_PER_DC", "2")
+    env.setenv("CACHE_SIZE_MB", "0")
+    env.setenv("FIRST_PART_KB", "0")
+    env.setenv("FLOOD_SLEEP_THRESHOLD", "60")
+    env.setenv("LOG_LEVEL", "debug")
+    env.setenv("LOG_JSON", "false")
+    env.setenv("SESSION_DIR", "/var/lib/tgstream")
+    s = load_settings()
+    assert (s.parts_in_flight, s.connections_per_dc, s.cache_size_mb) == (3, 2, 0)
+    assert s.first_part_kb == 0 and s.first_part_size is None
+    assert s.flood_sleep_threshold == 60
+    assert s.log_level == "DEBUG"
+    assert s.log_json is False
+    assert s.session_dir == Path("/var/lib/tgstream")
+
+
+@pytest.mark.parametrize("kb", ["4", "64", "1024"])
+def test_first_part_sizes(env: pytest.MonkeyPatch, kb: str) -> None:
+    env.setenv("FIRST_PART_KB", kb)
+    assert load_settings().first_part_size == int(kb) * 1024
+
+
+def _rsa_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    return key.public_bytes(Encoding.PEM, PublicFormat.PKCS1).decode()
+
+
+def test_rsa_key_as_text_file_or_escaped_line(env: pytest.MonkeyPatch, clean_env: Path) -> None:
+    pem = _rsa_pem()
+    env.setenv("TG_RSA_PUBLIC_KEY", pem)
+    assert load_settings().tg_rsa_public_key == pem
+    (clean_env / "server.pem").write_text(pem)
+    env.setenv("TG_RSA_PUBLIC_KEY", "server.pem")
+    assert load_settings().tg_rsa_public_key == pem
+    env.setenv("TG_RSA_PUBLIC_KEY", pem.strip().replace("\n", "\\n"))
+    assert load_settings().tg_rsa_public_key == pem
+
+
+def test_rsa_key_must_be_rsa(env: pytest.MonkeyPatch) -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = ec_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    error = config_error(TG_RSA_PUBLIC_KEY=pem)
+    assert error.variable_name == "TG_RSA_PUBLIC_KEY"
+    assert "RSA" in error.reason
+
+
+# --- the .env file -----------------------------------------------------------------------
+
+
+def _write_env_file(directory: Path, **values: str) -> None:
+    (directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+
+def test_env_file_in_working_directory(clean_env: Path) -> None:
+    _write_env_file(clean_env, **REQUIRED, PORT="9999")
+    s = load_settings()
+    assert s.port == 9999
+    assert s.bot_token.get_secret_value() == BOT_TOKEN
+
+
+def test_environment_beats_env_file(clean_env: Path, env: pytest.MonkeyPatch) -> None:
+    _write_env_file(clean_env, PORT="9999", BOT_TOKEN="1:file")
+    env.setenv("PORT", "7000")
+    s = load_settings()
+    assert s.port == 7000
+    assert s.bot_token.get_secret_value() == BOT_TOKEN
+
+
+def test_env_file_errors_are_named_too(clean_env: Path) -> None:
+    _write_env_file(clean_env, **REQUIRED, PORT="http")
+    assert config_error().variable_name == "PORT"
+
+
+def test_env_file_none_reads_only_the_environment(clean_env: Path) -> None:
+    _write_env_file(clean_env, **REQUIRED)
+    with pytest.raises(ConfigError, match=r"^API_ID: missing"):
+        load_settings(env_file=None)
+
+
+def test_other_env_file_name(clean_env: Path) -> None:
+    (clean_env / "prod.env").write_text("".join(f"{k}={v}\n" for k, v in REQUIRED.items()))
+    assert load_settings("prod.env").api_id == 12345
+    with pytest.raises(ConfigError):
+        load_settings()
+
+
+def test_unknown_variables_in_env_file_are_ignored(clean_env: Path) -> None:
+    _write_env_file(clean_env, **REQUIRED, SOMETHING_ELSE="1", UPDATES_CHANNEL="x")
+    assert load_settings().api_id == 12345

@@ -1,0 +1,433 @@
+"""Settings from the environment and a ``.env`` file.
+
+Variable names follow TG-FileStreamBot (API_ID, API_HASH, BOT_TOKEN, BIN_CHANNEL,
+MULTI_TOKEN1..n, BIND_ADDRESS, PORT, FQDN, HAS_SSL, NO_PORT), so an existing
+deployment's ``.env`` keeps working.  Environment variables win over ``.env``,
+and a variable set to the empty string counts as unset, which is what
+``KEY=`` lines in compose files and ``.env`` templates mean.
+
+``load_settings`` is the entry point: it turns pydantic's error report into a
+one-line :class:`ConfigError` naming the environment variable to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Final, cast
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+_MULTI_TOKEN = re.compile(r"multi_token([0-9]+)", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]+")
+# Changing this label changes every derived secret and so revokes every link.
+_SECRET_LABEL: Final = b"tgstream-link-secret-v1"
+
+
+class ConfigError(Exception):
+    """A configuration problem, pinned on one environment variable.
+
+    ``str(error)`` is a single line, ``"{variable_name}: {reason}"``, fit to be
+    printed as is; it never contains the value of a secret variable.
+    """
+
+    def __init__(self, variable_name: str, reason: str) -> None:
+        super().__init__(f"{variable_name}: {reason}")
+        self.variable_name = variable_name
+        self.reason = reason
+
+
+class _EnvValueError(ValueError):
+    """A validation failure whose variable is not the field's own name (MULTI_TOKENn)."""
+
+    def __init__(self, variable_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.variable_name = variable_name
+        self.reason = reason
+
+
+class _MultiTokenSource(PydanticBaseSettingsSource):
+    """Gathers MULTI_TOKEN<n> from ``.env`` and the environment, in numeric order.
+
+    The set of names is open-ended, so no field can declare them.  The value
+    handed on is ``{ENV_NAME: token}`` rather than a bare list so validation
+    can name the exact variable at fault.
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], *sources: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        # Lowest priority first: later sources overwrite earlier ones.
+        self._sources = sources
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ builds the whole contribution itself.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[int, tuple[str, str]] = {}
+        for source in self._sources:
+            if not isinstance(source, EnvSettingsSource):
+                continue
+            for name, value in source.env_vars.items():
+                match = _MULTI_TOKEN.fullmatch(name)
+                if match and value:
+                    found[int(match[1])] = (name.upper(), value)
+        tokens = {name: value for _, (name, value) in sorted(found.items())}
+        # Always present, so a stray MULTI_TOKENS variable can never feed the field.
+        return {"multi_tokens": tokens}
+
+
+def _check_bot_token(value: str, variable_name: str) -> SecretStr:
+    if not _BOT_TOKEN.fullmatch(value):
+        # Never echo the value: it is a credential, even when mistyped.
+        raise _EnvValueError(
+            variable_name, "must look like 123456789:AAH... (the token @BotFather gave you)"
+        )
+    return SecretStr(value)
+
+
+def _parse_port(text: str) -> int | None:
+    if not _DIGITS.fullmatch(text):
+        return None
+    port = int(text)
+    return port if 1 <= port <= 65535 else None
+
+
+def _parse_dc_addresses(raw: str) -> dict[int, tuple[str, int]]:
+    example = "like 1=127.0.0.1:40001,2=[::1]:40002"
+    result: dict[int, tuple[str, int]] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        dc_text, eq, address = item.partition("=")
+        dc_text, address = dc_text.strip(), address.strip()
+        if not eq or not _DIGITS.fullmatch(dc_text):
+            raise ValueError(f"expected DC=HOST:PORT items {example}, got {item!r}")
+        if address.startswith("["):
+            host, bracket, rest = address[1:].partition("]")
+            colon, port_text = rest[:1], rest[1:]
+            if not bracket or colon != ":":
+                raise ValueError(f"expected [IPV6]:PORT in {item!r}")
+        else:
+            host, colon, port_text = address.rpartition(":")
+            if not colon or ":" in host:
+                raise ValueError(
+                    f"expected HOST:PORT in {item!r} (write IPv6 addresses as [::1]:PORT)"
+                )
+        dc_id, port = int(dc_text), _parse_port(port_text)
+        if not 1 <= dc_id <= 5:
+            raise ValueError(f"DC ids are 1..5, got {dc_id} in {item!r}")
+        if not host:
+            raise ValueError(f"empty host in {item!r}")
+        if port is None:
+            raise ValueError(f"port must be an integer between 1 and 65535 in {item!r}")
+        if dc_id in result:
+            raise ValueError(f"DC {dc_id} is listed twice")
+        result[dc_id] = (host, port)
+    return result
+
+
+def _load_rsa_pem(value: str) -> str:
+    if "-----BEGIN" in value:
+        # A PEM pasted into a one-line env value usually arrives with literal \n.
+        pem = value if "\n" in value else value.replace("\\n", "\n")
+    else:
+        path = Path(value).expanduser()
+        try:
+            pem = path.read_text(encoding="ascii")
+        except OSError as exc:
+            raise ValueError(
+                f"neither PEM text nor a readable PEM file: {value!r} ({exc.strerror})"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{value!r} is not a PEM file (not ASCII text)") from exc
+    pem = pem.strip() + "\n"
+    try:
+        key = load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not a valid PEM public key ({exc})") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the PEM key is not an RSA public key")
+    return pem
+
+
+def _url_host(host: str) -> str:
+    try:
+        is_v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_v6 = False
+    return f"[{host}]" if is_v6 else host
+
+
+class Settings(BaseSettings):
+    """All runtime settings; see the module docstring for where they come from.
+
+    Field names are the lower-case variable names.  Secrets are ``SecretStr``
+    so they never show up in ``repr``/``str`` or logs; call
+    ``.get_secret_value()`` where the real value is needed.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    # Telegram credentials.
+    api_id: int = Field(gt=0)
+    api_hash: SecretStr
+    bot_token: SecretStr
+    bin_channel: int
+    multi_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    # HTTP server and the public address links are built from.
+    bind_address: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    fqdn: str | None = None
+    has_ssl: bool = False
+    no_port: bool = False
+    public_url: str = ""
+    """Effective base URL with no trailing slash: PUBLIC_URL, else derived."""
+
+    session_dir: Path = Path("./sessions")
+    secret: SecretStr = SecretStr("")
+    """Effective link-signing secret: SECRET, else derived from BOT_TOKEN."""
+
+    allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()
+    """Telegram user ids allowed to use the bot; empty means everyone."""
+
+    # Pointing the client at other DCs, e.g. the tgemu emulator.
+    tg_dc_addresses: Annotated[dict[int, tuple[str, int]], NoDecode] = Field(default_factory=dict)
+    """DC id -> (host, port); empty means Telegram's production DCs."""
+    tg_rsa_public_key: str | None = None
+    """PEM text of the server RSA key (TG_RSA_PUBLIC_KEY may also be a file path)."""
+
+    # Tunables.
+    parts_in_flight: int = Field(default=8, ge=1, le=64)
+    connections_per_dc: int = Field(default=4, ge=1, le=32)
+    cache_size_mb: int = Field(default=256, ge=0)
+    first_part_kb: int = 128
+    """Size of the first upstream request of a stream; 0 turns the small first part off."""
+    flood_sleep_threshold: int = Field(default=10, ge=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        multi = _MultiTokenSource(settings_cls, dotenv_settings, env_settings)
+        return init_settings, multi, env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("api_hash")
+    @classmethod
+    def _api_hash_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _bot_token_shape(cls, value: object) -> object:
+        if isinstance(value, str):
+            return _check_bot_token(value.strip(), "BOT_TOKEN")
+        return value
+
+    @field_validator("bin_channel")
+    @classmethod
+    def _bin_channel_is_channel(cls, value: int) -> int:
+        text = str(value)
+        if not (text.startswith("-100") and len(text) > 4):
+            raise ValueError(
+                f"must be a channel id starting with -100 (e.g. -1001234567890), got {value}"
+            )
+        return value
+
+    @field_validator("multi_tokens", mode="before")
+    @classmethod
+    def _collect_multi_tokens(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return [_check_bot_token(str(v).strip(), str(k)) for k, v in value.items()]
+        if isinstance(value, list):
+            return [
+                _check_bot_token(v.strip(), "MULTI_TOKENS") if isinstance(v, str) else v
+                for v in value
+            ]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"must be an http(s) URL like https://files.example.com, got {value!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"must not have a query or fragment, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_user_ids(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        ids: set[int] = set()
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            if not _DIGITS.fullmatch(item):
+                raise ValueError(f"must be comma-separated numeric user ids, got {item!r}")
+            ids.add(int(item))
+        return frozenset(ids)
+
+    @field_validator("tg_dc_addresses", mode="before")
+    @classmethod
+    def _parse_dcs(cls, value: object) -> object:
+        return _parse_dc_addresses(value) if isinstance(value, str) else value
+
+    @field_validator("tg_dc_addresses")
+    @classmethod
+    def _check_dcs(cls, value: dict[int, tuple[str, int]]) -> dict[int, tuple[str, int]]:
+        # Repeats the string parser's range checks for values passed in directly.
+        for dc_id, (host, port) in value.items():
+            if not 1 <= dc_id <= 5:
+                raise ValueError(f"DC ids are 1..5, got {dc_id}")
+            if not host or not 1 <= port <= 65535:
+                raise ValueError(f"bad address for DC {dc_id}: {host!r}:{port}")
+        return value
+
+    @field_validator("tg_rsa_public_key")
+    @classmethod
+    def _rsa_key(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else _load_rsa_pem(value.strip())
+
+    @field_validator("first_part_kb")
+    @classmethod
+    def _first_part_legal(cls, value: int) -> int:
+        # Mirrors Telegram's non-precise limits: a power of two, 4 KiB .. 1 MiB.
+        if value != 0 and not (4 <= value <= 1024 and value & (value - 1) == 0):
+            raise ValueError(f"must be 0 or a power of two between 4 and 1024, got {value}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if not self.public_url:
+            host = self.fqdn or self.bind_address
+            if host in ("0.0.0.0", "::", ""):
+                # A wildcard bind address is not something a browser can reach.
+                host = "localhost"
+            scheme = "https" if self.has_ssl else "http"
+            port = "" if self.no_port else f":{self.port}"
+            self.public_url = f"{scheme}://{_url_host(host)}{port}"
+        if not self.secret.get_secret_value():
+            # Links must survive restarts without the operator having to invent a
+            # secret.  The bot token is already secret and stable, the label keeps
+            # this key apart from any other use of the token, and a rotated
+            # (e.g. leaked) bot token revokes every old link with it.
+            token = self.bot_token.get_secret_value().encode()
+            derived = hmac.new(token, _SECRET_LABEL, hashlib.sha256).hexdigest()
+            self.secret = SecretStr(derived)
+        return self
+
+    @property
+    def first_part_size(self) -> int | None:
+        """FIRST_PART_KB in bytes, as ``plan_parts(first_part_size=...)`` takes it."""
+        return self.first_part_kb * 1024 or None
+
+
+# What a field must look like, for errors pydantic raises itself (type and
+# range checks); validators above word their own messages.
+_EXPECTED: Final[dict[str, str]] = {
+    "api_id": "a positive integer (from my.telegram.org)",
+    "bin_channel": "an integer channel id starting with -100",
+    "port": "an integer between 1 and 65535",
+    "has_ssl": "a boolean (true/false)",
+    "no_port": "a boolean (true/false)",
+    "log_json": "a boolean (true/false)",
+    "parts_in_flight": "an integer between 1 and 64",
+    "connections_per_dc": "an integer between 1 and 32",
+    "cache_size_mb": "an integer >= 0",
+    "first_part_kb": "0 or a power of two between 4 and 1024",
+    "flood_sleep_threshold": "an integer number of seconds >= 0",
+}
+_SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "multi_tokens", "secret"})
+
+
+def _shorten(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _to_config_error(exc: ValidationError) -> ConfigError:
+    error = exc.errors(include_url=False)[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    variable = field.upper() or "settings"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _EnvValueError):
+        return ConfigError(cause.variable_name, cause.reason)
+    if error["type"] == "missing":
+        return ConfigError(variable, "missing (set it in the environment or .env)")
+    if isinstance(cause, ValueError):
+        return ConfigError(variable, str(cause))
+    if field in _SECRET_FIELDS:
+        return ConfigError(variable, f"invalid ({error['msg']})")
+    expected = _EXPECTED.get(field)
+    if expected is not None:
+        return ConfigError(variable, f"must be {expected}, got {_shorten(error['input'])}")
+    return ConfigError(variable, f"{error['msg']}, got {_shorten(error['input'])}")
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Read the settings, ``env_file`` (relative to the working directory) included.
+
+    ``env_file=None`` reads the environment only; a missing file is not an error.
+    Raises :class:`ConfigError` for the first variable that is missing or invalid.
+    """
+    # Typed as the base class because mypy, without the pydantic plugin, would
+    # check the call against the synthesized field-wise __init__ instead.
+    settings_cls: type[BaseSettings] = Settings
+    try:
+        settings = settings_cls(_env_file=env_file)
+    except ValidationError as exc:
+        # ``from None``: the ValidationError repr carries the raw inputs, secrets included.
+        raise _to_config_error(exc) from None
+    return cast(Settings, settings)

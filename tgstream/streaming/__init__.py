@@ -1,0 +1,1 @@
+"""Pure HTTP-range and Telegram part-planning logic for the streaming endpoints."""

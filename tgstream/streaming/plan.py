@@ -1,0 +1,128 @@
+"""Turning a byte range into Telegram-legal ``upload.getFile`` requests.
+
+``validate_request`` is the single statement of Telegram's offset/limit rules
+(core.telegram.org/api/files); the planner and the DC emulator both rely on it,
+so a plan the planner produces is exactly a plan the emulator accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["PART_SIZE", "Part", "plan_parts", "validate_request"]
+
+PART_SIZE: Final = 1 << 20
+"""Largest ``limit`` Telegram serves, and the chunk no request may straddle."""
+
+_ALIGN: Final = 4096
+_PRECISE_ALIGN: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One upstream request and the slice of its reply the viewer gets.
+
+    Request ``[offset, offset + limit)`` and deliver ``data[skip : skip + take]``.
+    Only the first part of a plan has ``skip > 0`` and only the last may have
+    ``skip + take < limit``; every part in between is delivered whole.
+    """
+
+    offset: int
+    limit: int
+    precise: bool
+    skip: int
+    take: int
+
+
+def validate_request(offset: int, limit: int, precise: bool) -> str | None:
+    """``None`` if ``upload.getFile(offset, limit, precise)`` is legal, else Telegram's error.
+
+    Rules:
+
+    * always: ``0 < limit <= 1 MiB`` and the request stays inside one 1 MiB chunk,
+      ``offset // 2**20 == (offset + limit - 1) // 2**20``;
+    * without ``precise``: ``offset`` and ``limit`` multiples of 4096 and
+      ``limit`` a divisor of 1 MiB (so a power of two from 4 KiB to 1 MiB);
+    * with ``precise``: ``offset`` and ``limit`` multiples of 1024.
+
+    A bad limit is ``LIMIT_INVALID`` and a bad (negative or misaligned) offset
+    ``OFFSET_INVALID``.  Crossing a 1 MiB boundary is reported as
+    ``LIMIT_INVALID``: each value may be fine on its own, and it is the limit
+    that reaches too far from that offset.  Limit checks come first, so a
+    request wrong in both ways reports the limit.
+    """
+    if limit <= 0 or limit > PART_SIZE:
+        return "LIMIT_INVALID"
+    align = _PRECISE_ALIGN if precise else _ALIGN
+    if limit % align or (not precise and PART_SIZE % limit):
+        return "LIMIT_INVALID"
+    if offset < 0 or offset % align:
+        return "OFFSET_INVALID"
+    if offset // PART_SIZE != (offset + limit - 1) // PART_SIZE:
+        return "LIMIT_INVALID"
+    return None
+
+
+def _check_limit(name: str, value: int) -> None:
+    if validate_request(0, value, False) is not None:
+        raise ValueError(
+            f"{name} must be a power of two between {_ALIGN} and {PART_SIZE}, got {value}"
+        )
+
+
+def plan_parts(
+    start: int,
+    end: int,
+    size: int,
+    *,
+    part_size: int = PART_SIZE,
+    first_part_size: int | None = None,
+) -> list[Part]:
+    """Plan the requests that deliver bytes ``start..end`` (inclusive) of a ``size``-byte file.
+
+    Every request is non-precise with a power-of-two ``limit`` at an offset that
+    is a multiple of that limit; such a request can never straddle a 1 MiB
+    chunk, so ``precise`` is never needed.
+
+    * Without ``first_part_size`` the requests are the ``part_size``-aligned
+      blocks that overlap the range: the fewest possible, since a legal request
+      no larger than ``part_size`` always lies inside one such block.  Keeping
+      every request on the block grid also means the same ``(offset, limit)``
+      recurs across overlapping viewer ranges, which is what a part cache needs.
+    * ``first_part_size`` (smaller than ``part_size``) shrinks only the first
+      request, since the first reply gates time-to-first-byte.  Later requests
+      then grow by doubling (each as large as its offset's alignment allows) until
+      they are back on the ``part_size`` grid, e.g. 128K, 128K, 256K, 512K, 1M, ...;
+      that costs at most ``log2(part_size / first_part_size)`` extra requests.
+      A ``first_part_size >= part_size`` changes nothing.
+    * The last request keeps its full limit even when the range ends early in
+      it: it overshoots by less than one request, stays cache-aligned, and a
+      request past end-of-file is fine because Telegram answers it short.  Its
+      ``take`` stops at ``end``.
+
+    Raises ``ValueError`` unless ``0 <= start <= end < size`` and both sizes are
+    legal non-precise limits (powers of two from 4 KiB to 1 MiB).  An empty
+    file has no byte range, so it has no plan either.
+    """
+    if not 0 <= start <= end < size:
+        raise ValueError(f"need 0 <= start <= end < size, got {start}, {end}, {size}")
+    _check_limit("part_size", part_size)
+    limit = part_size
+    if first_part_size is not None:
+        _check_limit("first_part_size", first_part_size)
+        limit = min(first_part_size, part_size)
+
+    parts: list[Part] = []
+    offset = start - start % limit
+    pos = start
+    while pos <= end:
+        skip = pos - offset
+        take = min(end + 1, offset + limit) - pos
+        parts.append(Part(offset=offset, limit=limit, precise=False, skip=skip, take=take))
+        pos += take
+        offset += limit
+        # The lowest set bit of the offset is the largest power of two it is
+        # aligned to, hence the largest legal limit there.
+        limit = min(part_size, offset & -offset)
+    return parts
