@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -40,6 +41,18 @@ def secrets_of(settings: Settings) -> list[str]:
     return found
 
 
+class _Lifecycle:
+    """SIGINT/SIGTERM before serving abort the start-up; while serving, uvicorn drains the
+    in-flight responses and re-raises the signal when done, which then means nothing."""
+
+    serving_finished = False
+
+    @classmethod
+    def on_signal(cls, signum: int, frame: object) -> None:
+        if not cls.serving_finished:
+            raise KeyboardInterrupt
+
+
 async def run(settings: Settings) -> None:
     services = Services.build(settings)
     try:
@@ -64,6 +77,7 @@ async def run(settings: Settings) -> None:
             },
         )
         await server.serve()
+        _Lifecycle.serving_finished = True
     finally:
         await services.stop()
 
@@ -83,6 +97,8 @@ def main(argv: list[str]) -> int:
     os.umask(0o077)
     logs.setup(settings.log_level, settings.log_json, secrets_of(settings))
     logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _Lifecycle.on_signal)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
     return 0
