@@ -27,10 +27,26 @@ log = logging.getLogger("tgemu.connection")
 
 MSGS_ACK = 0x62D6B459
 _NOT_CONTENT = {MSGS_ACK, tl.MSG_CONTAINER}
-# ping, ping_delay_disconnect and http_wait arrive with either seqno parity from widely used
-# clients (Kurigram sends pings as not content-related) and Telegram accepts both, so the
-# parity of these is not checked.
-_EITHER_PARITY = {0x7ABE77EC, 0xF3427B8C, 0x9299359F}
+# Only API queries must be content-related (core.telegram.org/mtproto/description); a
+# client may mark these MTProto service messages either way (Kurigram sends pings as not
+# content-related), so their seqno parity is not checked: ping, ping_delay_disconnect,
+# http_wait, msgs_state_req, msg_resend_req, msgs_state_info, msgs_all_info,
+# msg_detailed_info, msg_new_detailed_info, get_future_salts, rpc_drop_answer,
+# destroy_session.
+_EITHER_PARITY = {
+    0x7ABE77EC,
+    0xF3427B8C,
+    0x9299359F,
+    0xDA69FB52,
+    0x7D861A08,
+    0x04DEB57D,
+    0x8CC0D131,
+    0x276D3EC6,
+    0x809DB6DF,
+    0xB921BD04,
+    0x58E4A740,
+    0xE7512126,
+}
 _WRAPPERS = (
     functions.InvokeWithLayer,
     functions.InitConnection,
@@ -161,11 +177,17 @@ class Connection:
                 key_exists=lambda key: mtcrypto.auth_key_id(key) in self.emu.store.keys,
                 on_key=self._on_new_key,
             )
+        if self.handshake.state == "failed":
+            # After a failed step every request answers -404 until a new connection.
+            self.queue.put_nowait(_Raw(transport_error(404), close_after=True))
+            return
         try:
             answer = self.handshake.handle(body)
         except HandshakeFailed as exc:
+            # auth_key, step 6: an incorrect query gets a -404 error; the client restarts.
             log.info("handshake failed on DC %s: %s", self.dc, exc)
-            self.close()
+            self.handshake.state = "failed"
+            self.queue.put_nowait(_Raw(transport_error(404), close_after=True))
             return
         await self._delay()
         msg_id = (int(time.time() * 2**32) & ~3) | 1
@@ -180,6 +202,10 @@ class Connection:
             self.emu.stats.bump(self.dc, "auth_keys_created")
 
     async def _on_encrypted(self, packet: bytes, key_id: int) -> None:
+        if self.codec is not None and "padded" in self.codec.name:
+            # Padded intermediate appends 0-15 random bytes the frame does not delimit; the
+            # encrypted part is 24 bytes of header plus whole AES blocks.
+            packet = packet[: len(packet) - (len(packet) - 24) % 16]
         key = self.emu.store.get_key(key_id)
         if key is None or key.dc != self.dc:
             # Telegram's answer to an unknown auth key: transport error -404, then close.
@@ -314,7 +340,7 @@ class Connection:
             # Answers are sent as soon as they are ready, so there is never one to drop.
             self._spawn(self._answer(session, msg_id, tl.write(types.RpcAnswerUnknown())))
         elif isinstance(obj, types.MsgsStateReq):
-            info = bytes(4 if session.seen(i) else 1 for i in obj.msg_ids)
+            info = bytes(session.state_of(i) for i in obj.msg_ids)
             self._spawn(
                 self._reply(session, types.MsgsStateInfo(req_msg_id=msg_id, info=info.decode()))
             )
@@ -389,8 +415,10 @@ class Connection:
             await asyncio.sleep(latency / 1000)
 
     async def _reply(self, session: MTSession, obj: Any) -> None:
+        # pong, future_salts, msgs_state_info and destroy_session_* need no acknowledgment
+        # (service_messages), so they go out as not content-related.
         await self._delay()
-        self.emu.send_in_session(session, tl.write(obj), content_related=True, is_response=True)
+        self.emu.send_in_session(session, tl.write(obj), content_related=False, is_response=True)
 
     async def _answer(self, session: MTSession, req_msg_id: int, result: bytes) -> None:
         """Send an rpc_result after the DC's latency; large non-file results are gzipped."""

@@ -108,6 +108,17 @@ class MTSession:
             del self.received[: _REMEMBERED // 2]
         return None
 
+    def state_of(self, msg_id: int) -> int:
+        """msgs_state_info's answer: 1 unknown (too old), 2 not received, 3 not received
+        (msg_id above everything seen), 4 received."""
+        if self.seen(msg_id):
+            return 4
+        if not self.received or msg_id < self.received[0][0]:
+            return 1
+        if msg_id > self.received[-1][0]:
+            return 3
+        return 2
+
     def too_old(self, msg_id: int) -> bool:
         # Older than everything remembered: the server cannot tell whether it is a repeat.
         return len(self.received) >= _REMEMBERED // 2 and msg_id < self.received[0][0]

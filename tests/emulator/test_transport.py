@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import os
 import struct
-import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrogram.connection.proxy import MTProxy
 from pyrogram.connection.transport import tcp
 
+from tests.support.wire import (
+    OBFUSCATED_TAGS,
+    FullClient,
+    ObfuscatedClient,
+    abridged_packet,
+    intermediate_packet,
+    padded_packet,
+    read_abridged,
+    read_full,
+    read_intermediate,
+)
 from tgemu.transport import (
     MAX_PAYLOAD,
     AbridgedCodec,
@@ -31,115 +39,6 @@ from tgemu.transport import (
     TransportError,
     transport_error,
 )
-
-# --- client side, from core.telegram.org/mtproto/mtproto-transports -------------------------
-
-
-def abridged_packet(payload: bytes, *, quick_ack: bool = False) -> bytes:
-    words = len(payload) // 4
-    ack = 0x80 if quick_ack else 0
-    if words < 127:
-        return bytes((words | ack,)) + payload
-    return bytes((0x7F | ack,)) + words.to_bytes(3, "little") + payload
-
-
-def intermediate_packet(payload: bytes, *, quick_ack: bool = False) -> bytes:
-    return struct.pack("<I", len(payload) | (1 << 31 if quick_ack else 0)) + payload
-
-
-def padded_packet(payload: bytes, padding: bytes) -> bytes:
-    return struct.pack("<I", len(payload) + len(padding)) + payload + padding
-
-
-@dataclass
-class FullClient:
-    seqno: int = 0
-
-    def packet(self, payload: bytes) -> bytes:
-        head = struct.pack("<II", len(payload) + 12, self.seqno) + payload
-        self.seqno += 1
-        return head + struct.pack("<I", zlib.crc32(head))
-
-
-def read_abridged(stream: bytes) -> list[bytes]:
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(stream):
-        words, pos = stream[pos], pos + 1
-        if words == 0x7F:
-            words, pos = int.from_bytes(stream[pos : pos + 3], "little"), pos + 3
-        out.append(stream[pos : pos + words * 4])
-        pos += words * 4
-    assert pos == len(stream)
-    return out
-
-
-def read_intermediate(stream: bytes) -> list[bytes]:
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(stream):
-        (size,) = struct.unpack_from("<I", stream, pos)
-        out.append(stream[pos + 4 : pos + 4 + size])
-        pos += 4 + size
-    assert pos == len(stream)
-    return out
-
-
-def read_full(stream: bytes) -> list[bytes]:
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(stream):
-        total, seqno = struct.unpack_from("<II", stream, pos)
-        assert seqno == len(out)
-        (crc,) = struct.unpack_from("<I", stream, pos + total - 4)
-        assert crc == zlib.crc32(stream[pos : pos + total - 4])
-        out.append(stream[pos + 8 : pos + total - 4])
-        pos += total
-    assert pos == len(stream)
-    return out
-
-
-OBFUSCATED_TAGS = {
-    "abridged": b"\xef\xef\xef\xef",
-    "intermediate": b"\xee\xee\xee\xee",
-    "padded_intermediate": b"\xdd\xdd\xdd\xdd",
-}
-_RESERVED_FIRST_WORDS = {b"HEAD", b"POST", b"GET ", b"OPTI", b"\xdd" * 4, b"\xee" * 4}
-
-
-class ObfuscatedClient:
-    """The client half of transport obfuscation, written from the spec."""
-
-    def __init__(self, tag: bytes, dc_id: int, secret: bytes | None = None) -> None:
-        while True:
-            nonce = bytearray(os.urandom(64))
-            if (
-                nonce[0] != 0xEF
-                and bytes(nonce[:4]) not in _RESERVED_FIRST_WORDS
-                and nonce[4:8] != bytes(4)
-            ):
-                break
-        nonce[56:60] = tag
-        nonce[60:62] = dc_id.to_bytes(2, "little", signed=True)
-        reverse = bytes(nonce[55:7:-1])
-        send_key, recv_key = bytes(nonce[8:40]), reverse[:32]
-        if secret is not None:
-            send_key = hashlib.sha256(send_key + secret).digest()
-            recv_key = hashlib.sha256(recv_key + secret).digest()
-        self._enc: CipherContext = Cipher(
-            algorithms.AES(send_key), modes.CTR(bytes(nonce[40:56]))
-        ).encryptor()
-        self._dec: CipherContext = Cipher(
-            algorithms.AES(recv_key), modes.CTR(reverse[32:48])
-        ).decryptor()
-        self.header = bytes(nonce[:56]) + self._enc.update(bytes(nonce))[56:]
-
-    def wrap(self, data: bytes) -> bytes:
-        return self._enc.update(data)
-
-    def unwrap(self, data: bytes) -> bytes:
-        return self._dec.update(data)
-
 
 # --- helpers ---------------------------------------------------------------------------------
 
