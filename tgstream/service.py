@@ -92,6 +92,9 @@ class Services:
         )
 
     async def start(self) -> None:
+        from .bot.handlers import attach
+
+        attach(self.bots[0].client, self.settings)
         # Bots sign in one after another: parallel logins are what trips login flood waits.
         for bot in self.bots:
             await bot.start()

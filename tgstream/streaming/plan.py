@@ -1,8 +1,9 @@
 """Turning a byte range into Telegram-legal ``upload.getFile`` requests.
 
 ``validate_request`` is the single statement of Telegram's offset/limit rules
-(core.telegram.org/api/files); the planner and the DC emulator both rely on it,
-so a plan the planner produces is exactly a plan the emulator accepts.
+(core.telegram.org/api/files).  The planner's tests hold every plan to it; the
+DC emulator enforces the same rules on its own (it never imports product code),
+and the end-to-end tests hold the two to each other.
 """
 
 from __future__ import annotations

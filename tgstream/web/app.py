@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path as PathLib
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import download
+from .. import links
+from . import download, watch
 
 if TYPE_CHECKING:
     from ..service import Services
 
+STATIC = PathLib(__file__).parent / "static"
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Sig = Annotated[str, Query(max_length=200)]
 
@@ -46,6 +50,25 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/watch/{message_id}/{file_name}", response_class=HTMLResponse)
+    async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
+        resolved = await download.resolve_signed(services, message_id, sig)
+        if isinstance(resolved, JSONResponse):
+            return resolved
+        path = links.download_path(message_id, resolved.file_name, services.secret)
+        absolute = links.public_url(services.settings.public_url, path)
+        return HTMLResponse(
+            watch.render(resolved, path, absolute),
+            headers={
+                "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
+                "img-src 'self'; style-src 'self'; script-src 'self'",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     @app.api_route("/dl/{message_id}/{file_name}", methods=["GET", "HEAD"])
     async def dl(

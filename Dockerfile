@@ -1,0 +1,33 @@
+# tgstream: slim Python, non-root, sessions on a volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SESSION_DIR=/data/sessions \
+    PORT=8080
+
+WORKDIR /app
+
+# The same exact-pin runtime lock that CI installs (requirements-dev.txt includes it).
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY pyproject.toml README.md ./
+COPY tgstream ./tgstream
+COPY tgemu ./tgemu
+RUN pip install --no-cache-dir --no-deps . \
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tgstream \
+    && mkdir -p /data/sessions \
+    && chown -R tgstream /data \
+    && chmod 700 /data/sessions
+
+USER tgstream
+VOLUME ["/data/sessions"]
+EXPOSE 8080
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
+
+ENTRYPOINT ["tgstream"]
+CMD ["serve"]
