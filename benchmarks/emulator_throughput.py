@@ -89,7 +89,7 @@ async def run(size_mib: int, clients: int, pairs: list[tuple[int, int]]) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=64)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     pairs = [(1, 1), (1, 4), (2, 4), (args.clients, 2), (args.clients, 4)]
     asyncio.run(run(args.size_mib, args.clients, pairs))
