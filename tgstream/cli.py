@@ -40,10 +40,17 @@ def _link(argv: list[str]) -> int:
     return 0
 
 
+def _demo(argv: list[str]) -> int:
+    from .demo.run import main as demo_main
+
+    return demo_main(argv)
+
+
 COMMANDS = {
     "serve": (_serve, "serve bin-channel files over HTTP (settings from env / .env)"),
     "link": (_link, "print the signed download and watch links of a bin-channel message"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
+    "demo": (_demo, "emulator + server + a sample video, links printed; no credentials"),
 }
 
 

@@ -1,0 +1,1 @@
+"""The `tgstream demo` command and the sample video it streams."""
