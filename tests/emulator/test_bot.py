@@ -170,3 +170,23 @@ def test_control_api_rejects_bad_input_with_json_4xx(
 def test_control_api_unknown_user_messages_is_404(emu: EmulatorProcess) -> None:
     response = httpx.get(f"{emu.url}/users/999999/messages")
     assert response.status_code == 404 and "error" in response.json()
+
+
+async def test_forward_keeps_the_file_and_its_dc(emu: EmulatorProcess, workdir: Path) -> None:
+    data = os.urandom(MiB + 9)
+    channel = emu.config["bin_channel"]
+    calls: asyncio.Queue[Message] = asyncio.Queue()
+    client = make_client(emu.config, "bot", workdir, no_updates=False, skip_updates=False)
+
+    @client.on_message(filters.private & filters.document)
+    async def forward(c: Client, message: Message) -> None:
+        calls.put_nowait(await message.forward(channel))
+
+    async with client:
+        send_document(emu, 6161, data, 3, file_name="report.pdf")
+        forwarded = await asyncio.wait_for(calls.get(), 30)
+        assert forwarded.chat.id == channel and forwarded.document.file_name == "report.pdf"
+        assert FileId.decode(forwarded.document.file_id).dc_id == 3
+        again = await client.get_messages(channel, forwarded.id)
+        downloaded = await client.download_media(again, in_memory=True)
+        assert sha(bytes(downloaded.getbuffer())) == sha(data)
