@@ -20,7 +20,7 @@ from typing import Any
 from pyrogram import raw
 from pyrogram.file_id import FileId
 
-from tests.support.kurigram import make_client
+from tests.support.kurigram import document_location, make_client
 from tests.support.processes import EmulatorProcess
 
 MiB = 1 << 20
@@ -28,12 +28,7 @@ MiB = 1 << 20
 
 async def read_file(client: Any, file_id: str, size: int, in_flight: int) -> bytes:
     decoded = FileId.decode(file_id)
-    location = raw.types.InputDocumentFileLocation(
-        id=decoded.media_id,
-        access_hash=decoded.access_hash,
-        file_reference=decoded.file_reference,
-        thumb_size="",
-    )
+    location = document_location(file_id)
     session = await client.get_session(decoded.dc_id, is_media=True)
     parts: dict[int, bytes] = {}
     offsets = list(range(0, size, MiB))

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import httpx
 from pyrogram import raw
-from pyrogram.file_id import FileId
 
-from tests.support.kurigram import make_client
+from tests.support.kurigram import document_location, make_client
 from tests.support.processes import EmulatorProcess, ServerProcess
 
 MiB = 1 << 20
@@ -28,13 +27,7 @@ MiB = 1 << 20
 async def sequential(
     emu: EmulatorProcess, workdir: Path, file_id: str, size: int
 ) -> tuple[float, list[float]]:
-    decoded = FileId.decode(file_id)
-    location = raw.types.InputDocumentFileLocation(
-        id=decoded.media_id,
-        access_hash=decoded.access_hash,
-        file_reference=decoded.file_reference,
-        thumb_size="",
-    )
+    location = document_location(file_id)
     async with make_client(emu.config, "seq", workdir) as client:
         session = await client.get_session(4, is_media=True)
 

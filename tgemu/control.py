@@ -213,8 +213,7 @@ def create_control_app(emu: Emulator) -> FastAPI:
         kind: Annotated[str, Form()] = "document",
         caption: Annotated[str, Form(max_length=1024)] = "",
     ) -> dict[str, Any]:
-        bare = -channel_id - 1_000_000_000_000 if channel_id < 0 else channel_id
-        channel = emu.messaging.channels.get(bare)
+        channel = emu.messaging.channels.get(bare_channel_id(channel_id))
         if channel is None:
             raise ControlError(404, f"no channel {channel_id}")
         stored = store_upload(file, dc_id, file_name, mime_type, kind)
@@ -237,8 +236,7 @@ def create_control_app(emu: Emulator) -> FastAPI:
 
     @app.get("/channels/{channel_id}/messages/{message_id}")
     def channel_message(channel_id: int, message_id: int) -> dict[str, Any]:
-        bare = -channel_id - 1_000_000_000_000 if channel_id < 0 else channel_id
-        msg = emu.messaging.get(channel_box(bare), message_id)
+        msg = emu.messaging.get(channel_box(bare_channel_id(channel_id)), message_id)
         if msg is None:
             raise ControlError(404, f"no message {message_id} in channel {channel_id}")
         stored = emu.store.files.get(msg.file_id) if msg.file_id else None
@@ -305,6 +303,11 @@ def create_control_app(emu: Emulator) -> FastAPI:
         return emu.faults.snapshot()
 
     return app
+
+
+def bare_channel_id(channel_id: int) -> int:
+    """A channel id as TL carries it, from either that form or the Bot API's -100… form."""
+    return -channel_id - 1_000_000_000_000 if channel_id < 0 else channel_id
 
 
 def _one_line(exc: Exception) -> str:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from pyrogram import errors, raw
-from pyrogram.file_id import FileId
 
-from tests.support.kurigram import make_client
+from tests.support.kurigram import document_location, make_client
 from tests.support.processes import EmulatorProcess
 
 MiB = 1 << 20
@@ -18,16 +17,6 @@ MiB = 1 << 20
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def doc_location(file_id: str) -> raw.types.InputDocumentFileLocation:
-    decoded = FileId.decode(file_id)
-    return raw.types.InputDocumentFileLocation(
-        id=decoded.media_id,
-        access_hash=decoded.access_hash,
-        file_reference=decoded.file_reference,
-        thumb_size="",
-    )
 
 
 async def test_sign_in_get_me_and_download_20mib_from_dc4(
@@ -56,7 +45,7 @@ async def test_sign_in_get_me_and_download_20mib_from_dc4(
 async def test_rules_and_faults_answer_as_telegram(emu: EmulatorProcess, workdir: Path) -> None:
     data = os.urandom(3 * MiB)
     on_dc4 = emu.upload(data, dc=4)
-    location = doc_location(on_dc4["file_id"])
+    location = document_location(on_dc4["file_id"])
 
     async with make_client(emu.config, "bot", workdir) as client:
         await client.get_me()

@@ -18,6 +18,7 @@ from pyrogram.connection.transport import tcp
 
 from tests.support.wire import (
     OBFUSCATED_TAGS,
+    TRANSPORTS,
     FullClient,
     ObfuscatedClient,
     abridged_packet,
@@ -104,15 +105,7 @@ _PLAIN_TAG = {
     "intermediate": b"\xee" * 4,
     "padded_intermediate": b"\xdd" * 4,
 }
-KINDS = [
-    "abridged",
-    "intermediate",
-    "padded_intermediate",
-    "full",
-    "obfuscated_abridged",
-    "obfuscated_intermediate",
-    "obfuscated_padded_intermediate",
-]
+KINDS = TRANSPORTS
 
 
 def receive(chunks: Sequence[bytes], secret: bytes | None = None) -> tuple[Codec, list[bytes]]:

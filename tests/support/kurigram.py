@@ -28,6 +28,20 @@ def install_rsa_key(pem: str, fingerprint: int | None = None) -> int:
     return fp
 
 
+def document_location(file_id: str) -> Any:
+    """The InputDocumentFileLocation a Bot-API file_id names."""
+    from pyrogram import raw
+    from pyrogram.file_id import FileId
+
+    decoded = FileId.decode(file_id)
+    return raw.types.InputDocumentFileLocation(
+        id=decoded.media_id,
+        access_hash=decoded.access_hash,
+        file_reference=decoded.file_reference,
+        thumb_size="",
+    )
+
+
 def connection_factory(dcs: dict[int, tuple[str, int]]) -> type[Connection]:
     class EmulatorConnection(Connection):
         def __init__(self, dc_id: int, server_address: str, port: int, *args: Any, **kw: Any):
