@@ -10,11 +10,14 @@ from tests.support.processes import EmulatorProcess, ServerProcess
 
 @pytest.fixture
 def server_factory(emulator: EmulatorProcess, tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Servers started by a test; stopped (SIGTERM) when it ends."""
+    """Servers started by a test; stopped (SIGTERM) when it ends.  The emulator's faults and
+    counters are cleared around each test, so no fault outlives the test that set it."""
+    emulator.reset()
     started: list[ServerProcess] = []
     yield started
     for server in started:
         server.stop()
+    emulator.reset()
 
 
 def new_server(

@@ -39,6 +39,7 @@ def shared_server(
     emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> ServerProcess:
     base = tmp_path_factory.mktemp("shared")
+    emulator.reset()
     started: list[ServerProcess] = []
     server = new_server(started, emulator, base, "shared")
     yield server  # type: ignore[misc]
