@@ -14,8 +14,10 @@ from pyrogram.raw.core import FutureSalt, FutureSalts
 
 from . import mtcrypto, tl
 from . import session as mts
+from .faults import TokenBucket
 from .handshake import Handshake, HandshakeFailed, NewKey
 from .rpc import REGISTRY, CallContext, RpcError
+from .rpc.upload import UPLOAD_FILE
 from .session import MTSession, Outgoing
 from .store import AuthKey
 from .transport import Codec, TransportDetector, TransportError, transport_error
@@ -93,7 +95,7 @@ class Connection:
         self.writer = writer
         self.codec: Codec | None = None
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.bucket = emu.new_bucket()
+        self.bucket = TokenBucket()
         self.sent_bytes = 0
         self.closed = False
         self.handshake: Handshake | None = None
@@ -528,9 +530,6 @@ class Connection:
         self.sent_bytes += len(frame)
         self.writer.write(frame)
         await self.writer.drain()
-
-
-UPLOAD_FILE = 0x096A18D5
 
 
 def _bad_msg(msg_id: int, seqno: int, code: int) -> types.BadMsgNotification:

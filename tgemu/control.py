@@ -93,8 +93,6 @@ def create_control_app(emu: Emulator) -> FastAPI:
         except ValueError as exc:
             raise ControlError(400, str(exc)) from None
 
-    emu.extra["store_upload"] = store_upload
-
     @app.post("/files")
     def post_file(
         file: Annotated[UploadFile, File()],

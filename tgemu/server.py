@@ -18,10 +18,10 @@ from pyrogram.raw import types
 
 from . import mtcrypto, rpc
 from .connection import Connection
-from .faults import Faults, TokenBucket
+from .faults import Faults
 from .messaging import Messaging, bot_api_channel_id
 from .rsa_key import ServerRSAKey
-from .session import MTSession
+from .session import MTSession, Outgoing
 from .stats import Stats
 from .store import AuthKey, Store, User
 
@@ -63,7 +63,6 @@ class Emulator:
         self.crypto_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tgemu-crypto")
         # Exported authorizations: bytes -> (user_id, target DC, expiry); single use.
         self.exported: dict[bytes, tuple[int, int, float]] = {}
-        self.extra: dict[str, Any] = {}
         self.update_sessions: dict[int, MTSession] = {}
         self.messaging = Messaging(self)
 
@@ -126,9 +125,6 @@ class Emulator:
         self.crypto_pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
 
-    def new_bucket(self) -> TokenBucket:
-        return TokenBucket()
-
     # --- sessions and salts ---------------------------------------------------------------
 
     def session_for(self, key: AuthKey, session_id: int, dc: int) -> MTSession:
@@ -170,8 +166,6 @@ class Emulator:
         if connection is not None and not connection.closed:
             connection.send(session, body, content_related, is_response)
         elif content_related:
-            from .session import Outgoing
-
             out = Outgoing(session.next_msg_id(is_response), session.next_seqno(True), body)
             session.remember_unacked(out)
 

@@ -27,15 +27,8 @@ def sha(data: bytes) -> str:
 def send_document(
     emu: EmulatorProcess, user_id: int, data: bytes, dc: int, **form: str
 ) -> dict[str, Any]:
-    response = httpx.post(
-        f"{emu.url}/users/{user_id}/documents",
-        files={"file": (form.pop("file_name", "file.bin"), data)},
-        data={"dc_id": str(dc), **form},
-        timeout=60,
-    )
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
+    name = form.pop("file_name", "file.bin")
+    return emu.post_file(f"/users/{user_id}/documents", data, dc, name, **form)
 
 
 def bin_bot(emu: EmulatorProcess, workdir: Path, calls: asyncio.Queue[int]) -> Client:

@@ -112,12 +112,12 @@ class EmulatorProcess:
         result: dict[str, Any] = response.json()
         return result
 
-    def post_to_channel(
-        self, data: bytes, dc: int, name: str = "file.bin", **form: str
+    def post_file(
+        self, path: str, data: bytes, dc: int, name: str = "file.bin", **form: str
     ) -> dict[str, Any]:
-        """An admin posts a file into the bin channel; returns its message id and dc."""
+        """POST a file (multipart `file` + `dc_id` + extra form fields) to the control API."""
         response = httpx.post(
-            f"{self.url}/channels/{self.config['bin_channel']}/documents",
+            f"{self.url}{path}",
             files={"file": (name, data)},
             data={"dc_id": str(dc), **form},
             timeout=120,
@@ -126,16 +126,15 @@ class EmulatorProcess:
         result: dict[str, Any] = response.json()
         return result
 
+    def post_to_channel(
+        self, data: bytes, dc: int, name: str = "file.bin", **form: str
+    ) -> dict[str, Any]:
+        """An admin posts a file into the bin channel; returns its message id and dc."""
+        path = f"/channels/{self.config['bin_channel']}/documents"
+        return self.post_file(path, data, dc, name, **form)
+
     def upload(self, data: bytes, dc: int, name: str = "file.bin", **form: str) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.url}/files",
-            files={"file": (name, data)},
-            data={"dc_id": str(dc), **form},
-            timeout=120,
-        )
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return self.post_file("/files", data, dc, name, **form)
 
 
 def pid_alive(pid: int) -> bool:

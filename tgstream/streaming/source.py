@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .cache import PartCache
-from .pipeline import ordered_parts
+from .pipeline import ShortPart, ordered_parts
 from .plan import Part, plan_parts
 
 FetchPart = Callable[[int, int, bool], Awaitable[bytes]]
@@ -55,8 +55,6 @@ class RangeStream:
             data = await self._part(first)
             self.first = data[first.skip : first.skip + first.take]
             if len(self.first) != first.take:
-                from .pipeline import ShortPart
-
                 raise ShortPart("the first part came back short")
 
     async def body(self) -> AsyncIterator[bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store import FileInfo, Store
 
@@ -13,17 +13,23 @@ class DcMap:
     lookups: int = 0
     learned: int = 0
     migrations_seen: int = 0
+    # Asked once per part: memory answers, SQLite only remembers across restarts.
+    known: dict[int, int] = field(default_factory=dict)
 
     def dc_for(self, info: FileInfo) -> int:
         self.lookups += 1
-        known = self.store.dc_of(info.media_id)
-        if known is not None:
-            return known
-        self.store.set_dc(info.media_id, info.dc, learned=False)
-        return info.dc
+        dc = self.known.get(info.media_id)
+        if dc is None:
+            dc = self.store.dc_of(info.media_id)
+            if dc is None:
+                dc = info.dc
+                self.store.set_dc(info.media_id, dc, learned=False)
+            self.known[info.media_id] = dc
+        return dc
 
     def learn(self, media_id: int, dc: int) -> None:
         """A FILE_MIGRATE_X said where the file really is: remember it for every stream."""
         self.migrations_seen += 1
         self.learned += 1
+        self.known[media_id] = dc
         self.store.set_dc(media_id, dc, learned=True)

@@ -128,14 +128,14 @@ async def _observed(
     except GeneratorExit:
         outcome = "client_closed"
         raise
-    except BaseException as exc:
-        outcome = "client_closed" if isinstance(exc, (OSError,)) else "aborted"
-        if isinstance(exc, Exception):
-            log.warning(
-                "stream aborted after headers",
-                extra={"message_id": info.message_id, "error": repr(exc)},
-            )
-            raise StreamAborted(repr(exc)) from None
+    except Exception as exc:
+        outcome = "client_closed" if isinstance(exc, OSError) else "aborted"
+        log.warning(
+            "stream aborted after headers",
+            extra={"message_id": info.message_id, "error": repr(exc)},
+        )
+        raise StreamAborted(repr(exc)) from None
+    except BaseException:
         outcome = "cancelled"
         raise
     finally:
