@@ -20,8 +20,8 @@ emulator: $(STAMP)
 	$(BIN)/tgstream emulator
 
 lint: $(STAMP)
-	$(BIN)/ruff check tgstream tgemu tests benchmarks
-	$(BIN)/ruff format --check tgstream tgemu tests benchmarks
+	$(BIN)/ruff check tgstream tgemu tgbench tests benchmarks
+	$(BIN)/ruff format --check tgstream tgemu tgbench tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

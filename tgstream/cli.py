@@ -1,6 +1,7 @@
 """Command line: `tgstream serve | emulator | link | demo | bench`.
 
-The emulator is wired here only: product code under tgstream/ never imports tgemu.
+The emulator and the bench are wired here only: product code under tgstream/ never
+imports tgemu or tgbench.
 """
 
 from __future__ import annotations
@@ -46,11 +47,18 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def _bench(argv: list[str]) -> int:
+    from tgbench.run import main as bench_main
+
+    return bench_main(argv)
+
+
 COMMANDS = {
     "serve": (_serve, "serve bin-channel files over HTTP (settings from env / .env)"),
     "link": (_link, "print the signed download and watch links of a bin-channel message"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
     "demo": (_demo, "emulator + server + a sample video, links printed; no credentials"),
+    "bench": (_bench, "tgstream against common streaming bots on an emulated network"),
 }
 
 

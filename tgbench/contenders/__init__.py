@@ -1,0 +1,1 @@
+"""The baselines: small HTTP servers reproducing how other bots stream (each its own process)."""

@@ -1,0 +1,139 @@
+"""What both baselines share: a Kurigram bot client from the same environment tgstream reads,
+a minimal Range parser as such bots carry, and the FastAPI app around one download route.
+
+Only the emulator wiring (DC addresses and RSA key) comes from tgstream; everything that
+decides speed lives in each baseline's own module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+from pyrogram import Client
+
+from tgstream.telegram.network import connection_factory, trust_rsa_key
+
+CHUNK = 1024 * 1024
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+@dataclass(frozen=True)
+class Media:
+    file_id: str
+    size: int
+    mime_type: str
+    message: Any  # the Kurigram Message it came from
+
+
+def _addresses(spec: str) -> dict[int, tuple[str, int]]:
+    result: dict[int, tuple[str, int]] = {}
+    for item in filter(None, spec.split(",")):
+        dc, address = item.split("=", 1)
+        host, port = address.rsplit(":", 1)
+        result[int(dc)] = (host, int(port))
+    return result
+
+
+def make_client(name: str) -> Client:
+    env = os.environ
+    kwargs: dict[str, Any] = {}
+    if env.get("TG_DC_ADDRESSES"):
+        kwargs["connection_factory"] = connection_factory(_addresses(env["TG_DC_ADDRESSES"]))
+    if env.get("TG_RSA_PUBLIC_KEY"):
+        trust_rsa_key(env["TG_RSA_PUBLIC_KEY"])
+    return Client(
+        name,
+        api_id=int(env["API_ID"]),
+        api_hash=env["API_HASH"],
+        bot_token=env["BOT_TOKEN"],
+        workdir=str(Path(env["SESSION_DIR"])),
+        no_updates=True,
+        **kwargs,
+    )
+
+
+def bin_channel() -> int:
+    return int(os.environ["BIN_CHANNEL"])
+
+
+def media_of(message: Any) -> Media:
+    media = message.document or message.video or message.audio
+    if media is None:
+        raise LookupError("no file in that message")
+    mime = media.mime_type or "application/octet-stream"
+    return Media(media.file_id, int(media.file_size), mime, message)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) of a single byte range, or None for the whole file."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        raise ValueError(header)
+    first, last = match.groups()
+    if first == "":
+        return max(0, size - int(last)), size - 1
+    return int(first), min(int(last), size - 1) if last else size - 1
+
+
+Body = Callable[[Media, int, int], AsyncIterator[bytes]]
+Lookup = Callable[[int], Awaitable[Media]]
+
+
+def make_app(client: Client, lookup: Lookup, body: Body) -> FastAPI:
+    """GET /dl/{message_id} with single-range support, as the bots being reproduced have."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await client.start()
+        yield
+        await client.stop()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": client.is_connected}
+
+    @app.get("/dl/{message_id}")
+    async def download(message_id: int, request: Request) -> Response:
+        media = await lookup(message_id)
+        try:
+            span = parse_range(request.headers.get("range"), media.size)
+        except ValueError:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{media.size}"})
+        first, last = span or (0, media.size - 1)
+        if first > last:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{media.size}"})
+        headers = {"Content-Length": str(last - first + 1), "Accept-Ranges": "bytes"}
+        if span is not None:
+            headers["Content-Range"] = f"bytes {first}-{last}/{media.size}"
+        return StreamingResponse(
+            body(media, first, last),
+            status_code=206 if span is not None else 200,
+            media_type=media.mime_type,
+            headers=headers,
+        )
+
+    return app
+
+
+def serve(app: FastAPI) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ["PORT"]),
+        log_level="warning",
+        access_log=False,
+    )

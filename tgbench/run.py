@@ -1,0 +1,99 @@
+"""`tgstream bench`: start the emulator with DC 4 shaped like a distant DC, run every
+contender through the same scenarios N times, print medians and ratios, optionally JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .floor import aes_ige_mb_s
+from .lineup import Contender, Server, lineup
+from .procs import Emulator
+from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
+
+RTT_MS = 80
+CONNECTION_BPS = 8_000_000
+ACCOUNT_BPS = 64_000_000
+
+
+def _network() -> dict[str, Any]:
+    return {
+        "dc": DC,
+        "rtt_ms": RTT_MS,
+        "connection_mb_s": CONNECTION_BPS / 1e6,
+        "account_mb_s": ACCOUNT_BPS / 1e6,
+    }
+
+
+def _one(
+    emu: Emulator, contender: Contender, files: Files, work: Workload, run: int, base: Path
+) -> dict[str, Any]:
+    server = Server(contender, emu.config, base / f"run{run}-{contender.name}")
+    server.start()
+    try:
+        runner = Runner(emu, server, files, work, seed=run)
+        return asyncio.run(run_all(runner))
+    finally:
+        server.stop()
+
+
+def bench(work: Workload, runs: int, base: Path, say: Any) -> dict[str, Any]:
+    contenders = lineup()
+    say("AES-256-IGE on one core: measuring ...")
+    aes = aes_ige_mb_s()
+    say("starting the emulator ...")
+    emu = Emulator(base, bots=max(c.bots for c in contenders))
+    try:
+        say("posting the files ...")
+        files = Files(emu, work)
+        emu.faults(
+            dcs={str(DC): {"latency_ms": RTT_MS, "bandwidth_bps": CONNECTION_BPS}},
+            account_bandwidth_bps=ACCOUNT_BPS,
+        )
+        raw: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
+        for run in range(runs):
+            for contender in contenders:
+                started = time.monotonic()
+                raw[contender.name].append(_one(emu, contender, files, work, run, base))
+                say(f"run {run + 1}/{runs}: {contender.name} ({time.monotonic() - started:.0f} s)")
+    finally:
+        emu.stop()
+    return report.summarize(contenders, raw, work, _network(), aes)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tgstream bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one run, small files (CI smoke)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per contender (default 3)")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--keep", type=Path, default=None, help="keep logs in this directory")
+    args = parser.parse_args(argv)
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+    work = QUICK if args.quick else FULL
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="tgstream-bench-") as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        try:
+            result = bench(work, runs, base, say)
+        except RuntimeError as exc:
+            print(f"tgstream bench: {exc}", file=sys.stderr)
+            return 1
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(report.table(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if result["all_bytes_correct"] else 1

@@ -1,0 +1,191 @@
+"""The five scenarios, run against one contender's server, with the emulator's counters and
+the server's RSS and CPU taken around each."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import load
+from .lineup import Server
+from .procs import Emulator, Meter
+from .stats import percentile
+
+MiB = 1 << 20
+DC = 4
+
+
+@dataclass(frozen=True)
+class Workload:
+    single_mib: int = 64
+    seek_file_mib: int = 200
+    seeks: int = 20
+    seek_read_kib: int = 256
+    crowd: int = 20
+    crowd_file_mib: int = 2  # each viewer of the "different files" crowd reads one of these
+    shared_file_mib: int = 8  # the one file the other crowd watches
+    crowd_bound_s: float = 60.0  # a viewer not done by then counts as an error
+
+
+FULL = Workload()
+QUICK = Workload(
+    single_mib=8, seek_file_mib=16, seeks=5, crowd=5, crowd_file_mib=1, shared_file_mib=2
+)
+
+
+@dataclass
+class File:
+    message_id: int
+    data: bytes
+
+
+class Files:
+    """The same files for every contender, posted once to the bin channel on DC 4."""
+
+    def __init__(self, emu: Emulator, work: Workload) -> None:
+        def post(name: str, mib: int) -> File:
+            data = os.urandom(mib * MiB)
+            return File(emu.post_to_channel(data, DC, name), data)
+
+        self.single = post("single.bin", work.single_mib)
+        self.seek = post("seek.bin", work.seek_file_mib)
+        self.crowd = [post(f"crowd-{i}.bin", work.crowd_file_mib) for i in range(work.crowd)]
+        self.shared = post("shared.bin", work.shared_file_mib)
+
+
+Scenario = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Runner:
+    def __init__(self, emu: Emulator, server: Server, files: Files, work: Workload, seed: int):
+        self.emu = emu
+        self.server = server
+        self.files = files
+        self.work = work
+        self.seed = seed
+
+    async def measured(self, scenario: Scenario, restart: bool = False) -> dict[str, Any]:
+        """Run a scenario between two readings of the emulator's counters and the server;
+        with `restart`, the server is stopped and started again inside that window."""
+        if restart:
+            self.server.stop()
+        self.emu.reset_stats()
+        if restart:
+            self.server.start()
+        assert self.server.child is not None
+        meter = Meter(self.server.child.pid)
+        result = await scenario()
+        # Let cancelled prefetches settle so their bytes are counted against this scenario.
+        await asyncio.sleep(0.3)
+        result.update(meter.finish())
+        dcs = self.emu.stats()["dcs"].values()
+        totals = {k: sum(int(d[k]) for d in dcs) for k in next(iter(dcs)) if k != "dc"}
+        served = result["served_bytes"]
+        result.update(
+            file_migrate=totals["file_migrate_errors"],
+            auth_keys=totals["auth_keys_created"],
+            imports=totals["auth_imports"],
+            sign_ins=totals["bot_signins"],
+            getfile_requests=totals["getfile_requests"],
+            upstream_bytes=totals["getfile_bytes"],
+            upstream_per_served=totals["getfile_bytes"] / served if served else None,
+            cpu_s_per_gb=result["cpu_s"] / (served / 1e9) if served else None,
+        )
+        return result
+
+    def url(self, message_id: int) -> str:
+        return self.server.link(message_id)
+
+    async def single(self) -> dict[str, Any]:
+        file = self.files.single
+        async with load.client() as http:
+            # The cold start (keys, imports, file lookup) is paid here, not in the timing.
+            warm = await load.fetch(http, self.url(file.message_id), file.data, read=1)
+            got = await load.fetch(http, self.url(file.message_id), file.data)
+        ok = got.error is None
+        return {
+            "mb_s": len(file.data) / got.seconds / 1e6 if ok else 0.0,
+            "cold_ttfb_ms": warm.ttfb * 1000 if warm.ttfb else None,
+            "errors": int(not ok) + int(warm.error is not None),
+            "error_kinds": [e for e in (warm.error, got.error) if e],
+            "served_bytes": got.received + warm.received,
+        }
+
+    async def seeks(self) -> dict[str, Any]:
+        file = self.files.seek
+        read = self.work.seek_read_kib * 1024
+        rng = random.Random(self.seed)
+        offsets = [rng.randrange(1, len(file.data) - read) for _ in range(self.work.seeks)]
+        url = self.url(file.message_id)
+        results = []
+        async with load.client() as http:
+            await load.fetch(http, url, file.data, read=1)  # the file's DC is warm already
+            for offset in offsets:
+                results.append(await load.fetch(http, url, file.data, first=offset, read=read))
+        ttfbs = [r.ttfb * 1000 for r in results if r.ttfb is not None]
+        return {
+            "ttfb_p50_ms": percentile(ttfbs, 50),
+            "ttfb_p95_ms": percentile(ttfbs, 95),
+            "errors": sum(r.error is not None for r in results),
+            "error_kinds": sorted({r.error for r in results if r.error}),
+            "served_bytes": sum(r.received for r in results),
+        }
+
+    async def crowd(self, files: list[File]) -> dict[str, Any]:
+        async with load.client(len(files)) as http:
+            deadline = asyncio.get_running_loop().time() + self.work.crowd_bound_s
+            started = time.perf_counter()
+            results = await asyncio.gather(
+                *(
+                    load.fetch(http, self.url(f.message_id), f.data, deadline=deadline)
+                    for f in files
+                )
+            )
+            wall = time.perf_counter() - started
+        served = sum(r.received for r in results)
+        unique = sum(len(f.data) for f in {id(f): f for f in files}.values())
+        # A viewer who never got a byte waited at least the whole bound.
+        bound_ms = self.work.crowd_bound_s * 1000
+        ttfbs = [r.ttfb * 1000 if r.ttfb is not None else bound_ms for r in results]
+        return {
+            "mb_s": served / wall / 1e6,
+            "ttfb_p95_ms": percentile(ttfbs, 95),
+            "errors": sum(r.error is not None for r in results),
+            "error_kinds": sorted({r.error for r in results if r.error}),
+            "served_bytes": served,
+            "unique_bytes": unique,
+        }
+
+    async def crowd_many(self) -> dict[str, Any]:
+        return await self.crowd(self.files.crowd)
+
+    async def crowd_one(self) -> dict[str, Any]:
+        result = await self.crowd([self.files.shared] * self.work.crowd)
+        return result
+
+    async def restart(self) -> dict[str, Any]:
+        """The first request after a restart on the same session directory."""
+        file = self.files.single
+        async with load.client() as http:
+            got = await load.fetch(http, self.url(file.message_id), file.data, read=MiB)
+        return {
+            "ttfb_ms": got.ttfb * 1000 if got.ttfb is not None else None,
+            "errors": int(got.error is not None),
+            "error_kinds": [got.error] if got.error else [],
+            "served_bytes": got.received,
+        }
+
+
+SCENARIOS = ("single", "seeks", "crowd_many", "crowd_one", "restart")
+
+
+async def run_all(runner: Runner) -> dict[str, dict[str, Any]]:
+    return {
+        name: await runner.measured(getattr(runner, name), restart=name == "restart")
+        for name in SCENARIOS
+    }
