@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import tl
 from .faults import FaultsUpdate
 from .media import KINDS, bot_api_file_id, ingest
-from .messaging import channel_box, markup_json, urls_of, user_box
+from .messaging import StoredMessage, channel_box, markup_json, urls_of, user_box
 from .server import Emulator
 from .store import BOT_ID_BASE, StoredFile, User
 
@@ -76,7 +76,12 @@ def create_control_app(emu: Emulator) -> FastAPI:
             raise ControlError(400, f"dc_id must be one of {emu.dc_ids}")
 
     def store_upload(
-        file: UploadFile, dc_id: int, file_name: str | None, mime_type: str | None, kind: str
+        file: UploadFile,
+        dc_id: int,
+        file_name: str | None,
+        mime_type: str | None,
+        kind: str,
+        declared_size: int | None = None,
     ) -> Any:
         check_dc(dc_id)
         if kind not in KINDS:
@@ -89,6 +94,7 @@ def create_control_app(emu: Emulator) -> FastAPI:
                 file_name or file.filename,
                 mime_type or None,
                 kind,
+                declared_size,
             )
         except ValueError as exc:
             raise ControlError(400, str(exc)) from None
@@ -154,10 +160,11 @@ def create_control_app(emu: Emulator) -> FastAPI:
         kind: Annotated[str, Form()] = "document",
         caption: Annotated[str, Form(max_length=1024)] = "",
         bot_id: Annotated[int | None, Form()] = None,
+        declared_size: Annotated[int | None, Form()] = None,
     ) -> dict[str, Any]:
         user = human(user_id)
         bot = bot_for(bot_id)
-        stored = store_upload(file, dc_id, file_name, mime_type, kind)
+        stored = store_upload(file, dc_id, file_name, mime_type, kind, declared_size)
         message_id = private_message(user, bot, caption, stored, None)
         return {
             "message_id": message_id,
@@ -232,11 +239,7 @@ def create_control_app(emu: Emulator) -> FastAPI:
             "file_id": bot_api_file_id(stored),
         }
 
-    @app.get("/channels/{channel_id}/messages/{message_id}")
-    def channel_message(channel_id: int, message_id: int) -> dict[str, Any]:
-        msg = emu.messaging.get(channel_box(bare_channel_id(channel_id)), message_id)
-        if msg is None:
-            raise ControlError(404, f"no message {message_id} in channel {channel_id}")
+    def channel_message_json(msg: StoredMessage) -> dict[str, Any]:
         stored = emu.store.files.get(msg.file_id) if msg.file_id else None
         return {
             "id": msg.id,
@@ -247,6 +250,21 @@ def create_control_app(emu: Emulator) -> FastAPI:
             if stored is None
             else {"id": stored.id, "dc_id": stored.dc, "size": stored.size, "name": stored.name},
         }
+
+    @app.get("/channels/{channel_id}/messages")
+    def channel_messages(channel_id: int) -> list[dict[str, Any]]:
+        """Every message in the channel, oldest first."""
+        bare = bare_channel_id(channel_id)
+        if bare not in emu.messaging.channels:
+            raise ControlError(404, f"no channel {channel_id}")
+        return [channel_message_json(msg) for msg in emu.messaging.in_box(channel_box(bare))]
+
+    @app.get("/channels/{channel_id}/messages/{message_id}")
+    def channel_message(channel_id: int, message_id: int) -> dict[str, Any]:
+        msg = emu.messaging.get(channel_box(bare_channel_id(channel_id)), message_id)
+        if msg is None:
+            raise ControlError(404, f"no message {message_id} in channel {channel_id}")
+        return channel_message_json(msg)
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:

@@ -250,6 +250,12 @@ class Messaging:
             fwd_json=json.dumps(fwd) if fwd else None,
         )
 
+    def in_box(self, box: str) -> list[StoredMessage]:
+        """Every message of one box (a channel's posts), oldest first."""
+        rows = self.store.query("SELECT id FROM messages WHERE box = ? ORDER BY id", (box,))
+        found = [self.get(box, message_id) for (message_id,) in rows]
+        return [m for m in found if m is not None]
+
     def sent_to_user(self, user_id: int) -> list[StoredMessage]:
         """What bots sent this user, oldest first."""
         rows = self.store.query(

@@ -1,5 +1,6 @@
 """The whole path a user takes, over real MTProto: send a file to the bot, get two links,
-download byte-exact, open the watch page; channel posts get buttons; strangers are refused."""
+download byte-exact, open the watch page; channel posts get buttons; strangers are refused.
+Secrets over a whole session are checked in test_secrets.py."""
 
 from __future__ import annotations
 
@@ -85,30 +86,3 @@ def test_start_help_channel_post_and_refused_user(
         time.sleep(0.1)
     urls = message["urls"]
     assert len(urls) == 2 and any("/dl/" in u for u in urls) and any("/watch/" in u for u in urls)
-
-
-def test_logs_and_status_carry_no_secrets(
-    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
-) -> None:
-    server = new_server(server_factory, emulator, tmp_path, "secrets", LOG_LEVEL="DEBUG")
-    data = os.urandom(2 * MiB)
-    message_id = emulator.post_to_channel(data, dc=4)["message_id"]
-    assert httpx.get(server.link(message_id)).content == data
-    httpx.post(
-        f"{emulator.url}/users/777/documents",
-        files={"file": ("a.bin", b"abc")},
-        data={"dc_id": "3"},
-    ).raise_for_status()
-    replies_to(emulator, 777, 1)
-    exposed = server.logs() + httpx.get(f"{server.url}/status").text
-    exposed += httpx.get(f"{server.url}/metrics").text
-    token = emulator.config["bot_tokens"][0]
-    for secret in (
-        token,
-        token.split(":")[1],
-        emulator.config["api_hash"],
-        "e2e-test-secret-value",
-    ):
-        assert secret not in exposed
-    for path in server.session_dir.iterdir():
-        assert path.stat().st_mode & 0o077 == 0, path

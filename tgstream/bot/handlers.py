@@ -78,7 +78,9 @@ class BotHandlers:
         return not users or (message.from_user is not None and message.from_user.id in users)
 
     async def on_start(self, client: Client, message: Message) -> None:
-        await patiently(lambda: message.reply_text(HELP))
+        # A stranger told "send me a file" would only be refused on the next message.
+        text = HELP if self.allowed(message) else REFUSED
+        await patiently(lambda: message.reply_text(text))
 
     async def on_private_file(self, client: Client, message: Message) -> None:
         if not self.allowed(message):
