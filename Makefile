@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit emulator clean
+.PHONY: demo test lint typecheck unit emulator bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ demo: $(STAMP)
 
 emulator: $(STAMP)
 	$(BIN)/tgstream emulator
+
+bench: $(STAMP)
+	$(BIN)/tgstream bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check tgstream tgemu tgbench tests benchmarks
