@@ -50,7 +50,10 @@ def verify(message_id: int, sig: str | None, secret: str) -> bool:
 def _quoted_name(file_name: str) -> str:
     # Names come from Telegram and may hold lone surrogates that UTF-8 cannot
     # encode; the name is cosmetic, so those become "?" rather than an error.
-    return quote(file_name or "file", safe="", errors="replace")
+    quoted = quote(file_name or "file", safe="", errors="replace")
+    # "." and ".." would be dot segments that clients resolve away (RFC 3986 §5.2.4), taking
+    # the name segment with them; %2E does not help, WHATWG URL parsers treat it as a dot too.
+    return "file" if quoted in (".", "..") else quoted
 
 
 def download_path(message_id: int, file_name: str, secret: str) -> str:

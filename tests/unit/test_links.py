@@ -144,7 +144,9 @@ def test_download_and_watch_paths() -> None:
         ("what?#&=.mp4", "what%3F%23%26%3D.mp4"),
         ("100%.txt", "100%25.txt"),
         ("фильм.mp4", "%D1%84%D0%B8%D0%BB%D1%8C%D0%BC.mp4"),
-        ("..", ".."),
+        ("..", "file"),  # a dot segment would be resolved away by the client
+        (".", "file"),
+        ("...", "..."),
         ("a\ud800b", "a%3Fb"),  # lone surrogate: cosmetic, replaced, never an error
         ("~_-.", "~_-."),
     ],

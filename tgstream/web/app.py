@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
@@ -21,6 +22,59 @@ if TYPE_CHECKING:
 STATIC = PathLib(__file__).parent / "static"
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Sig = Annotated[str, Query(max_length=200)]
+
+
+class _NameConvertor(Convertor[str]):
+    """The cosmetic file name of a link: any text at all.
+
+    Names come from Telegram, and the path reaches routing percent-decoded, so a name with
+    "/" spans several segments and one with a newline defeats Starlette's ":path" (``.*``).
+    Either way the link must still reach its route rather than 404.
+    """
+
+    regex = r"(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("tgstream_name", _NameConvertor())
+DL_PATH = "/dl/{message_id}/{file_name:tgstream_name}"
+WATCH_PATH = "/watch/{message_id}/{file_name:tgstream_name}"
+
+
+# Spelled out rather than a "model": the watch route's HTML response class would relabel a
+# model's content as text/html, while every error body is JSON.
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}},
+            "required": ["error"],
+        }
+    }
+}
+# What the link routes really answer besides success, so the served OpenAPI schema is one a
+# client (or schemathesis) can hold them to.  "4XX" also stops FastAPI from documenting a 422
+# that the validation handler above never sends.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "content": _ERROR_BODY,
+        "description": "Malformed request (400), invalid or forged link (403), no such file "
+        "(404) or, for downloads, range not satisfiable (416)",
+    },
+    503: {"content": _ERROR_BODY, "description": "Telegram is busy; retry after Retry-After"},
+}
+_FILE_BODY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The whole file, with its own media type", "content": _FILE_BODY},
+    206: {"description": "One byte range of the file", "content": _FILE_BODY},
+    304: {"description": "Not modified (If-None-Match matched)"},
+    **_ERRORS,
+}
 
 
 def create_app(services: Services) -> FastAPI:
@@ -47,13 +101,13 @@ def create_app(services: Services) -> FastAPI:
     async def status() -> dict[str, Any]:
         return services.status()
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/watch/{message_id}/{file_name}", response_class=HTMLResponse)
+    @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
     async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
         resolved = await download.resolve_signed(services, message_id, sig)
         if isinstance(resolved, JSONResponse):
@@ -70,7 +124,16 @@ def create_app(services: Services) -> FastAPI:
             },
         )
 
-    @app.api_route("/dl/{message_id}/{file_name}", methods=["GET", "HEAD"])
+    # Two registrations rather than one GET+HEAD route: each method gets its own operation id.
+    @app.get(
+        DL_PATH, operation_id="download", response_class=Response, responses=_DOWNLOAD_RESPONSES
+    )
+    @app.head(
+        DL_PATH,
+        operation_id="download_head",
+        response_class=Response,
+        responses=_DOWNLOAD_RESPONSES,
+    )
     async def dl(
         request: Request,
         message_id: MessageId,
