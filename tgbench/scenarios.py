@@ -28,7 +28,7 @@ class Workload:
     seek_read_kib: int = 256
     crowd: int = 20
     crowd_file_mib: int = 2  # each viewer of the "different files" crowd reads one of these
-    shared_file_mib: int = 8  # the one file the other crowd watches
+    shared_file_mib: int = 2  # the one file the other crowd watches
     crowd_bound_s: float = 60.0  # a viewer not done by then counts as an error
 
 
