@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyrogram import errors, raw
 
@@ -16,13 +18,18 @@ from .bots import BotClient
 from .dcmap import DcMap
 from .errors import FloodWaitTooLong, TelegramUnavailable
 from .flood import FloodPolicy
-from .registry import DcRegistry
+from .registry import DcRegistry, PooledSession
 from .resolver import FileResolver
 
 log = logging.getLogger("tgstream.telegram.downloader")
 
 GET_FILE = "upload.getFile"
 _MAX_FAILURES = 6
+# After a session reconnects, the server resends the answers it already had for it at once;
+# a request still unanswered this long after is one the dead connection lost, and Kurigram
+# never sends it again, so it would sit out the whole part timeout.
+_RESEND_GRACE = 2.0
+_WATCH_INTERVAL = 0.25
 
 
 @dataclass
@@ -87,11 +94,9 @@ class Downloader:
                     if self.flood.record(worker.bot.bot_id, GET_FILE, seconds):
                         await asyncio.sleep(seconds)
                 except errors.AuthKeyUnregistered:
+                    # _fetch_with already reset the pool the request went through.
                     failures += 1
                     log.warning("auth key unregistered", extra={"dc": dc})
-                    pool = worker.registry.pools.get(dc)
-                    if pool is not None:
-                        await worker.registry.reset(dc, pool.generation)
                     if failures >= _MAX_FAILURES:
                         raise TelegramUnavailable(f"DC {dc} keeps refusing our keys") from None
                 except (errors.LimitInvalid, errors.OffsetInvalid):
@@ -134,16 +139,23 @@ class Downloader:
                         file_reference=info.file_reference,
                         thumb_size="",
                     )
-                result = await member.session.invoke(
-                    raw.functions.InvokeWithoutUpdates(
-                        query=raw.functions.upload.GetFile(
-                            location=location, offset=offset, limit=limit, precise=precise or None
-                        )
-                    ),
-                    retries=1,
-                    timeout=self.part_timeout,
-                    sleep_threshold=0,
-                )
+                try:
+                    result = await self._invoke(
+                        member,
+                        raw.functions.InvokeWithoutUpdates(
+                            query=raw.functions.upload.GetFile(
+                                location=location,
+                                offset=offset,
+                                limit=limit,
+                                precise=precise or None,
+                            )
+                        ),
+                    )
+                except errors.AuthKeyUnregistered:
+                    # Reset the pool this request used: the answers of the other requests
+                    # in flight on it arrive later and must not reset its successor too.
+                    await worker.registry.reset(dc, member.generation)
+                    raise
             finally:
                 member.inflight -= 1
         finally:
@@ -152,3 +164,31 @@ class Downloader:
         self.metrics.parts_fetched.labels(str(dc)).inc()
         self.metrics.upstream_bytes.labels(str(dc)).inc(len(data))
         return data
+
+    async def _invoke(self, member: PooledSession, query: Any) -> Any:
+        """session.invoke, given up early (ConnectionResetError) when its pool was closed,
+        or when the connection that carried it was replaced and the new one brought no
+        answer within the grace."""
+        session = member.session
+        request = asyncio.ensure_future(
+            session.invoke(query, retries=1, timeout=self.part_timeout, sleep_threshold=0)
+        )
+        carrier = session.connection
+        reconnected_at: float | None = None
+        try:
+            while True:
+                done, _ = await asyncio.wait({request}, timeout=_WATCH_INTERVAL)
+                if done:
+                    return request.result()
+                if member.closed:
+                    raise ConnectionResetError("the session was closed with its pool")
+                if reconnected_at is None:
+                    if session.connection is not carrier and session.is_started.is_set():
+                        reconnected_at = time.monotonic()
+                elif time.monotonic() - reconnected_at > _RESEND_GRACE:
+                    raise ConnectionResetError("the request was lost with its connection")
+        finally:
+            if not request.done():
+                request.cancel()
+                # Waited, not awaited: our own cancellation must still reach the caller.
+                await asyncio.wait({request})

@@ -33,7 +33,11 @@ _CREATE_TRIES = 5
 @dataclass
 class PooledSession:
     session: Session
+    # The pool it belongs to: an error seen on it may only reset that pool, not a newer one.
+    generation: int
     inflight: int = 0
+    # Set when its pool is closed; a request still waiting on it will never be answered.
+    closed: bool = False
 
 
 @dataclass
@@ -137,7 +141,8 @@ class DcRegistry:
         except BaseException:
             await session.stop()
             raise
-        pool = DcPool(dc, auth_key, [PooledSession(session)], next(self._generations))
+        generation = next(self._generations)
+        pool = DcPool(dc, auth_key, [PooledSession(session, generation)], generation)
         self.pools[dc] = pool
         if self.connections_per_dc > 1:
             pool.grower = asyncio.create_task(self._grow(pool))
@@ -174,7 +179,7 @@ class DcRegistry:
             if self.pools.get(pool.dc) is not pool:
                 await session.stop()
                 return
-            pool.members.append(PooledSession(session))
+            pool.members.append(PooledSession(session, pool.generation))
 
     async def reset(self, dc: int, generation: int) -> None:
         """AUTH_KEY_UNREGISTERED: forget this DC's key and connections; the next acquire
@@ -192,6 +197,8 @@ class DcRegistry:
             pool.grower.cancel()
             with contextlib.suppress(BaseException):
                 await pool.grower
+        for member in pool.members:
+            member.closed = True
         for member in pool.members:
             with contextlib.suppress(Exception):
                 await member.session.stop()
