@@ -225,9 +225,13 @@ class Settings(BaseSettings):
     """PEM text of the server RSA key (TG_RSA_PUBLIC_KEY may also be a file path)."""
 
     # Tunables.
-    parts_in_flight: int = Field(default=8, ge=1, le=64)
-    connections_per_dc: int = Field(default=4, ge=1, le=32)
-    cache_size_mb: int = Field(default=256, ge=0)
+    parts_in_flight: int = Field(default=16, ge=1, le=64)
+    """Read-ahead of one stream, in parts; the connections' slots bound what is really sent."""
+    connections_per_dc: int = Field(default=8, ge=1, le=32)
+    requests_per_connection: int = Field(default=2, ge=1, le=16)
+    """Requests outstanding on one connection: enough to keep it busy through a round trip,
+    few enough that a viewer who leaves wastes little and a new one waits little."""
+    cache_size_mb: int = Field(default=128, ge=0)
     first_part_kb: int = 128
     """Size of the first upstream request of a stream; 0 turns the small first part off."""
     flood_sleep_threshold: int = Field(default=10, ge=0)
@@ -385,6 +389,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "log_json": "a boolean (true/false)",
     "parts_in_flight": "an integer between 1 and 64",
     "connections_per_dc": "an integer between 1 and 32",
+    "requests_per_connection": "an integer between 1 and 16",
     "cache_size_mb": "an integer >= 0",
     "first_part_kb": "0 or a power of two between 4 and 1024",
     "flood_sleep_threshold": "an integer number of seconds >= 0",

@@ -11,6 +11,7 @@ from .config import Settings
 from .metrics import Metrics
 from .store import Store
 from .streaming.cache import PartCache
+from .streaming.pipeline import LiveTasks
 from .streaming.source import StreamSettings
 from .telegram.bots import BotClient
 from .telegram.dcmap import DcMap
@@ -36,6 +37,7 @@ class Services:
     downloader: Downloader
     cache: PartCache
     stream_settings: StreamSettings
+    pipeline_tasks: LiveTasks = field(default_factory=LiveTasks)
     started: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -66,7 +68,12 @@ class Services:
             BotWorker(
                 bot,
                 DcRegistry(
-                    bot, store, settings.tg_dc_addresses, settings.connections_per_dc, metrics
+                    bot,
+                    store,
+                    settings.tg_dc_addresses,
+                    settings.connections_per_dc,
+                    metrics,
+                    settings.requests_per_connection,
                 ),
             )
             for bot in bots
@@ -136,5 +143,7 @@ class Services:
             "cache": self.cache.snapshot(),
             "flood": self.flood.snapshot(),
             "upstream_inflight": self.downloader.inflight,
+            "upstream_queued": sum(w.registry.queued() for w in self.downloader.workers),
+            "pipeline_tasks": self.pipeline_tasks.count,
             "active_streams": int(self.metrics.active_streams._value.get()),
         }

@@ -78,7 +78,10 @@ def test_failure_after_headers_aborts_the_connection(
 ) -> None:
     data = os.urandom(16 * MiB)
     message_id = emulator.post_to_channel(data, dc=4)["message_id"]
-    server = new_server(server_factory, emulator, tmp_path, "abort", CACHE_SIZE_MB="0")
+    # Few connections and a slow DC: most parts are still to be requested at the fault.
+    server = new_server(
+        server_factory, emulator, tmp_path, "abort", CACHE_SIZE_MB="0", CONNECTIONS_PER_DC="2"
+    )
     emulator.faults(dcs={"4": {"bandwidth_bps": 4_000_000}})
     received = 0
     flood = [{"method": "upload.getFile", "seconds": 900, "count": None}]

@@ -174,8 +174,16 @@ def test_faults_mid_stream_leave_bodies_byte_exact(
 ) -> None:
     data = os.urandom(12 * MiB + 3)
     message_id = emulator.post_to_channel(data, dc=4)["message_id"]
-    server = new_server(server_factory, emulator, tmp_path, f"fault-{fault}", CACHE_SIZE_MB="0")
-    # Slow the DC down so the fault lands in the middle of the body.
+    # Few connections (4 requests outstanding) and a slow DC, so that most of the body is
+    # still to be requested when the fault lands.
+    server = new_server(
+        server_factory,
+        emulator,
+        tmp_path,
+        f"fault-{fault}",
+        CACHE_SIZE_MB="0",
+        CONNECTIONS_PER_DC="2",
+    )
     emulator.faults(dcs={"4": {"bandwidth_bps": 4_000_000}})
     reached = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

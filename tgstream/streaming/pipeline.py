@@ -21,27 +21,62 @@ class ShortPart(Exception):
     """Telegram returned fewer bytes than the plan needs: the file is not what we think."""
 
 
+class LiveTasks:
+    """How many prefetch tasks are still running, across every stream.
+
+    A task that outlives its viewer keeps an upstream request going for nobody; counting
+    tasks where they start and finish lets /status show such a leak from outside.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def track(self, task: asyncio.Task[bytes]) -> None:
+        self.count += 1
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[bytes]) -> None:
+        self.count -= 1
+
+
+START_WINDOW = 2
+
+
 async def ordered_parts(
-    parts: Sequence[Part], fetch: Fetch, in_flight: int
+    parts: Sequence[Part], fetch: Fetch, in_flight: int, live: LiveTasks | None = None
 ) -> AsyncIterator[bytes]:
-    """Yield each part's slice of the body in order, fetching up to `in_flight` ahead."""
+    """Yield each part's slice of the body in order, fetching up to `in_flight` ahead.
+
+    The read-ahead starts at two parts and doubles whenever the viewer has to wait for the
+    next part (Telegram is the bottleneck: more parallel requests help).  A viewer slower
+    than Telegram never waits, so its read-ahead stays small and fetched parts do not pile up
+    in memory; a player that reads a little after a seek and leaves costs a few parts, not
+    `in_flight` of them.
+    """
     if in_flight < 1:
         raise ValueError("in_flight must be at least 1")
     pending: deque[asyncio.Task[bytes]] = deque()
     upcoming = iter(parts)
     planned: deque[Part] = deque()
+    window = min(START_WINDOW, in_flight)
 
     def top_up() -> None:
-        while len(pending) < in_flight:
+        while len(pending) < window:
             part = next(upcoming, None)
             if part is None:
                 return
             planned.append(part)
-            pending.append(asyncio.create_task(fetch(part)))
+            task = asyncio.create_task(fetch(part))
+            if live is not None:
+                live.track(task)
+            pending.append(task)
 
     try:
         top_up()
         while pending:
+            if not pending[0].done():
+                window = min(in_flight, window * 2)
+                top_up()
             data = await pending[0]
             pending.popleft()
             part = planned.popleft()

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .cache import PartCache
-from .pipeline import ShortPart, ordered_parts
+from .pipeline import LiveTasks, ShortPart, ordered_parts
 from .plan import Part, plan_parts
 
-FetchPart = Callable[[int, int, bool], Awaitable[bytes]]
+# (offset, limit, precise, urgent): urgent marks the part a viewer is waiting to start on.
+FetchPart = Callable[[int, int, bool, bool], Awaitable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RangeStream:
         end: int,
         size: int,
         settings: StreamSettings,
+        live: LiveTasks | None = None,
     ) -> None:
         self.cache_key = cache_key
         self.fetch = fetch
@@ -42,17 +44,20 @@ class RangeStream:
             else []
         )
         self.in_flight = settings.in_flight
+        self.live = live
         self.first: bytes | None = None
 
-    async def _part(self, part: Part) -> bytes:
+    async def _part(self, part: Part, urgent: bool = False) -> bytes:
         key = (self.cache_key, part.offset, part.limit, part.precise)
-        return await self.cache.get(key, lambda: self.fetch(part.offset, part.limit, part.precise))
+        return await self.cache.get(
+            key, lambda: self.fetch(part.offset, part.limit, part.precise, urgent)
+        )
 
     async def prime(self) -> None:
         """Fetch the first part now (errors surface before any header is sent)."""
         if self.parts:
             first = self.parts[0]
-            data = await self._part(first)
+            data = await self._part(first, urgent=True)
             self.first = data[first.skip : first.skip + first.take]
             if len(self.first) != first.take:
                 raise ShortPart("the first part came back short")
@@ -62,5 +67,5 @@ class RangeStream:
         if self.first is not None:
             yield self.first
             rest = self.parts[1:]
-        async for piece in ordered_parts(rest, self._part, self.in_flight):
+        async for piece in ordered_parts(rest, self._part, self.in_flight, self.live):
             yield piece

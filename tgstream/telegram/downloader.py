@@ -66,98 +66,107 @@ class Downloader:
     def _earliest_unblock(self) -> float:
         return min(self.flood.blocked_for(w.bot.bot_id, GET_FILE) for w in self.workers)
 
-    async def fetch(self, info: FileInfo, offset: int, limit: int, precise: bool) -> bytes:
-        """The bytes Telegram returns for this part (short only at the end of the file)."""
+    async def fetch(
+        self, info: FileInfo, offset: int, limit: int, precise: bool, urgent: bool = False
+    ) -> bytes:
+        """The bytes Telegram returns for this part (short only at the end of the file).
+        `urgent` marks a stream's first part: it goes ahead of bulk parts."""
         failures = 0
-        self.inflight += 1
-        try:
-            while True:
-                dc = self.dcmap.dc_for(info)
-                worker = self.choose(dc)
-                if worker is None:
-                    wait = self._earliest_unblock()
-                    raise FloodWaitTooLong(
-                        f"every bot is in a flood wait for {wait:.0f} s", int(wait) + 1
-                    )
-                try:
-                    return await self._fetch_with(worker, dc, info, offset, limit, precise)
-                except errors.FileMigrate as exc:
-                    log.info("file migrate", extra={"media_id": info.media_id, "to_dc": exc.value})
-                    self.metrics.migrations.inc()
-                    self.dcmap.learn(info.media_id, int(exc.value))
-                except errors.FileReferenceExpired:
-                    self.metrics.reference_refreshes.inc()
-                    info = await self.resolver.refresh(info.message_id, info)
-                except errors.FloodWait as exc:
-                    seconds = int(exc.value or 1)
-                    self.metrics.flood_waits.labels(GET_FILE).inc()
-                    if self.flood.record(worker.bot.bot_id, GET_FILE, seconds):
-                        await asyncio.sleep(seconds)
-                except errors.AuthKeyUnregistered:
-                    # _fetch_with already reset the pool the request went through.
-                    failures += 1
-                    log.warning("auth key unregistered", extra={"dc": dc})
-                    if failures >= _MAX_FAILURES:
-                        raise TelegramUnavailable(f"DC {dc} keeps refusing our keys") from None
-                except (errors.LimitInvalid, errors.OffsetInvalid):
-                    raise  # a bug in part planning; never retried into a loop
-                except (
-                    OSError,
-                    TimeoutError,
-                    ConnectionError,
-                    errors.InternalServerError,
-                    errors.ServiceUnavailable,
-                ) as exc:
-                    failures += 1
-                    self.metrics.part_retries.inc()
-                    if failures >= _MAX_FAILURES:
-                        raise TelegramUnavailable(f"DC {dc} failed: {exc!r}") from None
-                    await asyncio.sleep(min(0.25 * 2**failures, 4.0))
-        finally:
-            self.inflight -= 1
+        while True:
+            dc = self.dcmap.dc_for(info)
+            worker = self.choose(dc)
+            if worker is None:
+                wait = self._earliest_unblock()
+                raise FloodWaitTooLong(
+                    f"every bot is in a flood wait for {wait:.0f} s", int(wait) + 1
+                )
+            try:
+                return await self._fetch_with(worker, dc, info, offset, limit, precise, urgent)
+            except errors.FileMigrate as exc:
+                log.info("file migrate", extra={"media_id": info.media_id, "to_dc": exc.value})
+                self.metrics.migrations.inc()
+                self.dcmap.learn(info.media_id, int(exc.value))
+            except errors.FileReferenceExpired:
+                self.metrics.reference_refreshes.inc()
+                info = await self.resolver.refresh(info.message_id, info)
+            except errors.FloodWait as exc:
+                seconds = int(exc.value or 1)
+                self.metrics.flood_waits.labels(GET_FILE).inc()
+                if self.flood.record(worker.bot.bot_id, GET_FILE, seconds):
+                    await asyncio.sleep(seconds)
+            except errors.AuthKeyUnregistered:
+                # _fetch_with already reset the pool the request went through.
+                failures += 1
+                log.warning("auth key unregistered", extra={"dc": dc})
+                if failures >= _MAX_FAILURES:
+                    raise TelegramUnavailable(f"DC {dc} keeps refusing our keys") from None
+            except (errors.LimitInvalid, errors.OffsetInvalid):
+                raise  # a bug in part planning; never retried into a loop
+            except (
+                OSError,
+                TimeoutError,
+                ConnectionError,
+                errors.InternalServerError,
+                errors.ServiceUnavailable,
+            ) as exc:
+                failures += 1
+                self.metrics.part_retries.inc()
+                if failures >= _MAX_FAILURES:
+                    raise TelegramUnavailable(f"DC {dc} failed: {exc!r}") from None
+                await asyncio.sleep(min(0.25 * 2**failures, 4.0))
 
     async def _fetch_with(
-        self, worker: BotWorker, dc: int, info: FileInfo, offset: int, limit: int, precise: bool
+        self,
+        worker: BotWorker,
+        dc: int,
+        info: FileInfo,
+        offset: int,
+        limit: int,
+        precise: bool,
+        urgent: bool,
     ) -> bytes:
         worker.bot.load += 1
         try:
-            member = await worker.registry.acquire(dc)
-            member.inflight += 1
+            member = await worker.registry.acquire(dc, urgent)
+            location: raw.base.InputFileLocation
+            if info.is_photo:
+                location = raw.types.InputPhotoFileLocation(
+                    id=info.media_id,
+                    access_hash=info.access_hash,
+                    file_reference=info.file_reference,
+                    thumb_size=info.thumb_size,
+                )
+            else:
+                location = raw.types.InputDocumentFileLocation(
+                    id=info.media_id,
+                    access_hash=info.access_hash,
+                    file_reference=info.file_reference,
+                    thumb_size="",
+                )
+            query = raw.functions.InvokeWithoutUpdates(
+                query=raw.functions.upload.GetFile(
+                    location=location, offset=offset, limit=limit, precise=precise or None
+                )
+            )
+            request = asyncio.ensure_future(self._invoke(member, query))
+            self.inflight += 1
+
+            def answered(task: asyncio.Future[Any]) -> None:
+                self.inflight -= 1
+                worker.registry.release(dc, member)
+                if not task.cancelled():
+                    task.exception()  # an abandoned request's error has no reader
+
+            request.add_done_callback(answered)
             try:
-                location: raw.base.InputFileLocation
-                if info.is_photo:
-                    location = raw.types.InputPhotoFileLocation(
-                        id=info.media_id,
-                        access_hash=info.access_hash,
-                        file_reference=info.file_reference,
-                        thumb_size=info.thumb_size,
-                    )
-                else:
-                    location = raw.types.InputDocumentFileLocation(
-                        id=info.media_id,
-                        access_hash=info.access_hash,
-                        file_reference=info.file_reference,
-                        thumb_size="",
-                    )
-                try:
-                    result = await self._invoke(
-                        member,
-                        raw.functions.InvokeWithoutUpdates(
-                            query=raw.functions.upload.GetFile(
-                                location=location,
-                                offset=offset,
-                                limit=limit,
-                                precise=precise or None,
-                            )
-                        ),
-                    )
-                except errors.AuthKeyUnregistered:
-                    # Reset the pool this request used: the answers of the other requests
-                    # in flight on it arrive later and must not reset its successor too.
-                    await worker.registry.reset(dc, member.generation)
-                    raise
-            finally:
-                member.inflight -= 1
+                # A viewer who leaves stops waiting, but the request runs on: the answer
+                # is coming anyway, and until it is in, its connection is busy with it.
+                result = await asyncio.shield(request)
+            except errors.AuthKeyUnregistered:
+                # Reset the pool this request used: the answers of the other requests
+                # in flight on it arrive later and must not reset its successor too.
+                await worker.registry.reset(dc, member.generation)
+                raise
         finally:
             worker.bot.load -= 1
         data: bytes = result.bytes

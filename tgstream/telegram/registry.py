@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyrogram import errors, raw
@@ -23,6 +23,7 @@ from ..metrics import Metrics
 from ..store import AuthKeyRecord, Store
 from .bots import BotClient
 from .network import DcAddresses
+from .slots import SlotQueue
 
 log = logging.getLogger("tgstream.telegram.registry")
 
@@ -38,18 +39,22 @@ class PooledSession:
     inflight: int = 0
     # Set when its pool is closed; a request still waiting on it will never be answered.
     closed: bool = False
+    last_used: int = 0
+    # The lane carries only streams' first parts, so a new viewer never queues behind bulk.
+    lane: bool = False
 
 
 @dataclass
 class DcPool:
     dc: int
     auth_key: bytes
-    members: list[PooledSession] = field(default_factory=list)
+    slots: SlotQueue[PooledSession]
     generation: int = 0
     grower: asyncio.Task[None] | None = None
 
-    def least_busy(self) -> PooledSession:
-        return min(self.members, key=lambda m: m.inflight)
+    @property
+    def members(self) -> list[PooledSession]:
+        return self.slots.members
 
 
 class DcRegistry:
@@ -60,11 +65,13 @@ class DcRegistry:
         addresses: DcAddresses,
         connections_per_dc: int,
         metrics: Metrics,
+        requests_per_connection: int = 2,
     ) -> None:
         self.bot = bot
         self.store = store
         self.addresses = addresses
         self.connections_per_dc = connections_per_dc
+        self.requests_per_connection = requests_per_connection
         self.metrics = metrics
         self.pools: dict[int, DcPool] = {}
         self._creating: dict[int, asyncio.Task[DcPool]] = {}
@@ -75,8 +82,9 @@ class DcRegistry:
     def warm(self, dc: int) -> bool:
         return dc in self.pools
 
-    async def acquire(self, dc: int) -> PooledSession:
-        """The least busy authorized session on a DC, creating the pool on first use."""
+    async def acquire(self, dc: int, urgent: bool = False) -> PooledSession:
+        """A request slot on an authorized session of a DC (the pool is created on first
+        use); hand it back with `release` once the answer is in."""
         pool = self.pools.get(dc)
         if pool is None:
             task = self._creating.get(dc)
@@ -86,7 +94,17 @@ class DcRegistry:
                 task.add_done_callback(lambda _: self._creating.pop(dc, None))
             # Shielded: one caller giving up must not abort the creation others wait for.
             pool = await asyncio.shield(task)
-        return pool.least_busy()
+        return await pool.slots.acquire(urgent)
+
+    def release(self, dc: int, member: PooledSession) -> None:
+        pool = self.pools.get(dc)
+        if pool is not None and pool.generation == member.generation:
+            pool.slots.release(member)
+        else:
+            member.inflight -= 1  # its pool was reset; nobody waits on it any more
+
+    def queued(self) -> int:
+        return sum(pool.slots.waiting for pool in self.pools.values())
 
     async def _address(self, dc: int) -> tuple[str, int]:
         if dc in self.addresses:
@@ -142,10 +160,10 @@ class DcRegistry:
             await session.stop()
             raise
         generation = next(self._generations)
-        pool = DcPool(dc, auth_key, [PooledSession(session, generation)], generation)
+        pool = DcPool(dc, auth_key, SlotQueue(self.requests_per_connection), generation)
+        pool.slots.add(PooledSession(session, generation))
         self.pools[dc] = pool
-        if self.connections_per_dc > 1:
-            pool.grower = asyncio.create_task(self._grow(pool))
+        pool.grower = asyncio.create_task(self._grow(pool))
         log.info(
             "DC pool ready",
             extra={"bot_id": bot.bot_id, "dc": dc, "new_key": not authorized or None},
@@ -169,8 +187,10 @@ class DcRegistry:
         raise errors.AuthBytesInvalid()
 
     async def _grow(self, pool: DcPool) -> None:
-        """More connections with the same key: no handshake, no import, more bandwidth."""
-        while len(pool.members) < self.connections_per_dc and self.pools.get(pool.dc) is pool:
+        """More connections with the same key: no handshake, no import, more bandwidth.
+        All are opened at once (each costs a round trip); the lane is one of them."""
+
+        async def one(lane: bool) -> None:
             try:
                 session = await self._new_session(pool.dc, pool.auth_key)
             except Exception as exc:  # the pool works with fewer connections
@@ -179,7 +199,10 @@ class DcRegistry:
             if self.pools.get(pool.dc) is not pool:
                 await session.stop()
                 return
-            pool.members.append(PooledSession(session, pool.generation))
+            pool.slots.add(PooledSession(session, pool.generation, lane=lane))
+
+        missing = self.connections_per_dc - len(pool.members)
+        await asyncio.gather(one(lane=True), *(one(lane=False) for _ in range(missing)))
 
     async def reset(self, dc: int, generation: int) -> None:
         """AUTH_KEY_UNREGISTERED: forget this DC's key and connections; the next acquire
@@ -199,6 +222,7 @@ class DcRegistry:
                 await pool.grower
         for member in pool.members:
             member.closed = True
+        pool.slots.fail_waiters(ConnectionResetError("the DC's connections were reset"))
         for member in pool.members:
             with contextlib.suppress(Exception):
                 await member.session.stop()
@@ -213,6 +237,7 @@ class DcRegistry:
             str(dc): {
                 "connections": len(pool.members),
                 "inflight": sum(m.inflight for m in pool.members),
+                "queued": pool.slots.waiting,
             }
             for dc, pool in sorted(self.pools.items())
         }
