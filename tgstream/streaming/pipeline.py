@@ -48,10 +48,10 @@ async def ordered_parts(
     """Yield each part's slice of the body in order, fetching up to `in_flight` ahead.
 
     The read-ahead starts at two parts and doubles whenever the viewer has to wait for the
-    next part (Telegram is the bottleneck: more parallel requests help).  A viewer slower
-    than Telegram never waits, so its read-ahead stays small and fetched parts do not pile up
-    in memory; a player that reads a little after a seek and leaves costs a few parts, not
-    `in_flight` of them.
+    next part (Telegram is the bottleneck: more parallel requests help), but never runs more
+    than two parts ahead per part already delivered.  A viewer slower than Telegram never
+    waits, so its read-ahead stays small and fetched parts do not pile up in memory; a player
+    that reads a little after a seek and leaves costs a few parts, not `in_flight` of them.
     """
     if in_flight < 1:
         raise ValueError("in_flight must be at least 1")
@@ -59,6 +59,7 @@ async def ordered_parts(
     upcoming = iter(parts)
     planned: deque[Part] = deque()
     window = min(START_WINDOW, in_flight)
+    delivered = 0
 
     def top_up() -> None:
         while len(pending) < window:
@@ -75,11 +76,12 @@ async def ordered_parts(
         top_up()
         while pending:
             if not pending[0].done():
-                window = min(in_flight, window * 2)
+                window = min(in_flight, window * 2, START_WINDOW + 2 * delivered)
                 top_up()
             data = await pending[0]
             pending.popleft()
             part = planned.popleft()
+            delivered += 1
             top_up()
             piece = data[part.skip : part.skip + part.take]
             if len(piece) != part.take:

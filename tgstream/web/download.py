@@ -32,7 +32,7 @@ log = logging.getLogger("tgstream.web.download")
 
 # The largest write handed to the HTTP server at once: asyncio's own write-buffer high-water
 # mark, so a viewer who stops reading pins about this much, not a whole part.
-SEND_CHUNK = 1024 * 1024
+SEND_CHUNK = 64 * 1024
 
 
 class StreamAborted(Exception):
