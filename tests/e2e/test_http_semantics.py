@@ -48,6 +48,18 @@ def test_conditional_requests_dispositions_and_metrics(
     assert httpx.get(url.replace("sig=", "sig=x")).status_code == 403
     assert httpx.get(server.link(message_id + 1000)).status_code == 404
 
+    # Anyone can send the bot a page: it must never run as a page of tgstream's origin.
+    page = b"<html><script>document.cookie</script></html>"
+    html_id = emulator.post_to_channel(
+        page, dc=2, file_name="x.html", mime_type="text/html", kind="document"
+    )["message_id"]
+    served = httpx.get(server.link(html_id))
+    assert served.content == page
+    assert served.headers["content-disposition"].startswith("attachment;")
+    assert served.headers["content-security-policy"] == "sandbox"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert first.headers["content-security-policy"] == "sandbox"
+
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "tgstream_bytes_served_total" in metrics
     assert 'tgstream_parts_fetched_total{dc="2"}' in metrics

@@ -23,7 +23,13 @@ from ..streaming.ranges import (
 )
 from ..streaming.source import RangeStream
 from ..telegram.errors import FileGone, TelegramUnavailable
-from .headers import content_disposition, etag_of, last_modified_of
+from .headers import (
+    content_disposition,
+    etag_of,
+    file_security_headers,
+    is_active_content,
+    last_modified_of,
+)
 
 if TYPE_CHECKING:
     from ..service import Services
@@ -68,8 +74,10 @@ async def serve(
         "ETag": etag,
         "Last-Modified": last_modified,
         "Cache-Control": "private, max-age=3600",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": content_disposition(info.file_name, attachment),
+        **file_security_headers(),
+        "Content-Disposition": content_disposition(
+            info.file_name, attachment or is_active_content(info.mime_type)
+        ),
     }
     if if_none_match_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

@@ -35,3 +35,31 @@ def content_disposition(name: str, attachment: bool) -> str:
         f'{kind}; filename="{_ascii_fallback(cleaned)}"; '
         f"filename*=UTF-8''{quote(cleaned, safe='')}"
     )
+
+
+# Types a browser would run as a page of this origin (scripts, forms, cookies) if shown inline.
+_ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/javascript",
+        "application/javascript",
+        "application/pdf",
+    }
+)
+
+
+def is_active_content(mime_type: str) -> bool:
+    """Whether a file of this type, opened inline, could run script on tgstream's origin.
+    Anyone can send the bot a file, so such files are only ever served as downloads."""
+    base = mime_type.split(";", 1)[0].strip().lower()
+    return base in _ACTIVE_TYPES or base.endswith(("+xml", "/html"))
+
+
+def file_security_headers() -> dict[str, str]:
+    """Sent with every file body: no sniffing into an active type, and were it shown as a
+    document anyway, a sandbox with no script, no forms and an opaque origin."""
+    return {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
