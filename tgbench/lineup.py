@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tgstream import links
+from tgstream.demo.launch import free_port, inherited_env, server_env
 
-from .procs import Child, free_port
+from .procs import Child
 
 SECRET = "tgstream-bench-secret"
 
@@ -68,19 +68,8 @@ class Server:
         sessions = state / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "BOT_", "MULTI_"))},
-            "API_ID": str(config["api_id"]),
-            "API_HASH": config["api_hash"],
-            "BOT_TOKEN": config["bot_tokens"][0],
-            "BIN_CHANNEL": str(config["bin_channel"]),
-            "TG_DC_ADDRESSES": ",".join(
-                f"{dc}={v['host']}:{v['port']}" for dc, v in config["dcs"].items()
-            ),
-            "TG_RSA_PUBLIC_KEY": config["rsa_public_key"],
-            "SESSION_DIR": str(sessions),
-            "PORT": str(self.port),
-            "BIND_ADDRESS": "127.0.0.1",
-            "PUBLIC_URL": self.url,
+            **inherited_env(),
+            **server_env(config, sessions, self.port),
             "SECRET": SECRET,
             "LOG_LEVEL": "WARNING",
             **contender.env,

@@ -5,24 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tgstream.demo.launch import free_port, wait_http
+
 _TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Child:
@@ -43,16 +36,8 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_http(self, url: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.log.name}: exited with {self.proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.log.name}: no answer on {url} within {timeout:.0f} s")
+    def wait_http(self, url: str) -> None:
+        wait_http(url, self.proc, self.log.name)
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc.poll() is None:

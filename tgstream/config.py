@@ -113,7 +113,7 @@ def _parse_port(text: str) -> int | None:
     return port if 1 <= port <= 65535 else None
 
 
-def _parse_dc_addresses(raw: str) -> dict[int, tuple[str, int]]:
+def parse_dc_addresses(raw: str) -> dict[int, tuple[str, int]]:
     example = "like 1=127.0.0.1:40001,2=[::1]:40002"
     result: dict[int, tuple[str, int]] = {}
     for item in (part.strip() for part in raw.split(",")):
@@ -147,7 +147,7 @@ def _parse_dc_addresses(raw: str) -> dict[int, tuple[str, int]]:
     return result
 
 
-def _load_rsa_pem(value: str) -> str:
+def load_rsa_pem(value: str) -> str:
     if "-----BEGIN" in value:
         # A PEM pasted into a one-line env value usually arrives with literal \n.
         pem = value if "\n" in value else value.replace("\\n", "\n")
@@ -318,7 +318,7 @@ class Settings(BaseSettings):
     @field_validator("tg_dc_addresses", mode="before")
     @classmethod
     def _parse_dcs(cls, value: object) -> object:
-        return _parse_dc_addresses(value) if isinstance(value, str) else value
+        return parse_dc_addresses(value) if isinstance(value, str) else value
 
     @field_validator("tg_dc_addresses")
     @classmethod
@@ -334,7 +334,7 @@ class Settings(BaseSettings):
     @field_validator("tg_rsa_public_key")
     @classmethod
     def _rsa_key(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else _load_rsa_pem(value.strip())
+        return None if value is None or not value.strip() else load_rsa_pem(value.strip())
 
     @field_validator("first_part_kb")
     @classmethod

@@ -8,12 +8,10 @@ not the bot's home DC 2, so every part goes through an exported/imported authori
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import new_server
 from tests.support.processes import EmulatorProcess, ServerProcess
+from tests.support.transfers import Transfer, assert_exact_or_aborted, read_while, sha
 
 MiB = 1 << 20
 SIZE = 50 * MiB + 4321
@@ -29,8 +28,6 @@ HOME_DC = 2
 # Enough per-connection bandwidth to keep a 50 MiB body in flight for a couple of seconds, so
 # a fault posted after N bytes lands mid-body, yet the whole module stays quick.
 PACED_BPS = 12_000_000
-
-Inject = Callable[[EmulatorProcess], None]
 
 
 @dataclass
@@ -50,16 +47,6 @@ TALLY = Tally()
 class Source:
     data: bytes
     message_id: int
-
-
-@dataclass
-class Outcome:
-    status: int
-    expected_length: int
-    received: int
-    digest: str
-    aborted_with: Exception | None
-    received_when_injected: int
 
 
 @pytest.fixture(scope="module")
@@ -96,83 +83,16 @@ def server(
     assert server.stop() == 0
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def download_with_fault(
-    emu: EmulatorProcess,
-    url: str,
-    inject: Inject,
-    at_bytes: int,
-    range_header: str | None = None,
-) -> Outcome:
-    """GET `url`; once `at_bytes` of body arrived, a background thread runs `inject`.
-
-    The body is read raw and hashed as it comes.  An incomplete transfer is recognised only
-    from the HTTP client's own protocol/read errors, which is what a viewer would see.
-    """
-    received = 0
-    reached = threading.Event()
-    finished = threading.Event()
-    injected_at: list[int] = []
-    failures: list[BaseException] = []
-
-    def injector() -> None:
-        try:
-            if reached.wait(120) and not finished.is_set():
-                injected_at.append(received)
-                inject(emu)
-        except BaseException as exc:  # reported by the test thread
-            failures.append(exc)
-
-    thread = threading.Thread(target=injector, name="fault-injector", daemon=True)
-    thread.start()
-    hasher = hashlib.sha256()
-    status, expected_length = 0, -1
-    aborted: Exception | None = None
-    headers = {"Range": range_header} if range_header else {}
-    try:
-        with httpx.stream("GET", url, headers=headers, timeout=90) as response:
-            status = response.status_code
-            expected_length = int(response.headers["content-length"])
-            for chunk in response.iter_raw():
-                hasher.update(chunk)
-                received += len(chunk)
-                if received >= at_bytes:
-                    reached.set()
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        aborted = exc
-    finally:
-        finished.set()
-        reached.set()
-        thread.join(60)
-    assert not thread.is_alive(), "the fault injector hung"
-    if failures:
-        raise failures[0]
-    return Outcome(
-        status,
-        expected_length,
-        received,
-        hasher.hexdigest(),
-        aborted,
-        injected_at[0] if injected_at else -1,
-    )
-
-
-def check(outcome: Outcome, expected: bytes, status: int, kind: str) -> None:
-    """Byte-exact and complete, or cut short with a transport error: nothing else."""
-    assert outcome.status == status
-    assert outcome.expected_length == len(expected)
-    assert 0 <= outcome.received_when_injected < len(expected), "fault landed after the body"
+def check(outcome: Transfer, expected: bytes, status: int, kind: str) -> None:
+    """Byte-exact and complete, or cut short with a transport error, with the fault landed
+    mid-body; counted for the report."""
+    assert 0 <= outcome.received_when_acted < len(expected), "fault landed after the body"
+    assert_exact_or_aborted(outcome, expected, status)
     TALLY.faults += 1
     TALLY.kinds[kind] = TALLY.kinds.get(kind, 0) + 1
     if outcome.aborted_with is None:
-        assert outcome.received == len(expected), "a clean end with a short body"
-        assert outcome.digest == sha(expected)
         TALLY.completed += 1
     else:
-        assert outcome.received < len(expected), outcome.aborted_with
         TALLY.aborted += 1
 
 
@@ -208,14 +128,14 @@ def test_connection_drops_at_random_points(
     cut_after = rng.randrange(200_000, 3 * MiB)
     hold = rng.uniform(0.2, 1.0)
 
-    def drop(emu: EmulatorProcess) -> None:
+    def drop() -> None:
         emu.faults(dcs={str(FILE_DC): {"drop_after_bytes": cut_after}})
         time.sleep(hold)
         emu.faults(dcs={str(FILE_DC): {"drop_after_bytes": None}})
 
     pace(emu)
     before = emu.dc_stats(FILE_DC)["connections"]
-    outcome = download_with_fault(emu, server.link(source.message_id), drop, at, range_header)
+    outcome = read_while(server.link(source.message_id), at, drop, range_header)
     check(outcome, expected, 206 if range_header else 200, "drop_after_bytes")
     assert emu.dc_stats(FILE_DC)["connections"] > before, "no connection was cut"
     # The server is whole again: the next body, unfaulted, is exact.
@@ -226,14 +146,14 @@ def test_connection_drops_at_random_points(
 def test_random_frame_drops(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def flaky(emu: EmulatorProcess) -> None:
+    def flaky() -> None:
         emu.faults(dcs={str(FILE_DC): {"drop_probability": 0.15}})
         time.sleep(1.0)
         emu.faults(dcs={str(FILE_DC): {"drop_probability": 0.0}})
 
     pace(emu)
     before = emu.dc_stats(FILE_DC)["connections"]
-    outcome = download_with_fault(emu, server.link(source.message_id), flaky, 4 * MiB)
+    outcome = read_while(server.link(source.message_id), 4 * MiB, flaky)
     check(outcome, source.data, 200, "drop_probability")
     assert emu.dc_stats(FILE_DC)["connections"] > before
 
@@ -241,16 +161,14 @@ def test_random_frame_drops(
 def test_flood_wait_on_get_file_is_waited_out(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def flood(emu: EmulatorProcess) -> None:
+    def flood() -> None:
         emu.faults(
             flood_waits=[{"method": "upload.getFile", "dc": FILE_DC, "seconds": 2, "count": 3}]
         )
 
     pace(emu)
     first = 7 * MiB + 1
-    outcome = download_with_fault(
-        emu, server.link(source.message_id), flood, 2 * MiB, f"bytes={first}-"
-    )
+    outcome = read_while(server.link(source.message_id), 2 * MiB, flood, f"bytes={first}-")
     # A 2 s wait is under the sleep threshold: it must be slept, never turned into an abort.
     assert outcome.aborted_with is None
     check(outcome, source.data[first:], 206, "flood_wait")
@@ -262,11 +180,11 @@ def test_flood_wait_on_get_file_is_waited_out(
 def test_file_reference_expired_is_refreshed(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def rotate(emu: EmulatorProcess) -> None:
+    def rotate() -> None:
         emu.faults(rotate_file_references=True)
 
     pace(emu)
-    outcome = download_with_fault(emu, server.link(source.message_id), rotate, 5 * MiB)
+    outcome = read_while(server.link(source.message_id), 5 * MiB, rotate)
     assert outcome.aborted_with is None
     check(outcome, source.data, 200, "file_reference_expired")
     assert emu.dc_stats(FILE_DC)["file_reference_expired"] >= 1
@@ -276,11 +194,11 @@ def test_file_reference_expired_is_refreshed(
 def test_auth_key_unregistered_reimports_without_signing_in(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def revoke(emu: EmulatorProcess) -> None:
+    def revoke() -> None:
         emu.faults(revoke_authorizations=[FILE_DC])
 
     pace(emu)
-    outcome = download_with_fault(emu, server.link(source.message_id), revoke, 3 * MiB)
+    outcome = read_while(server.link(source.message_id), 3 * MiB, revoke)
     assert outcome.aborted_with is None
     check(outcome, source.data, 200, "auth_key_unregistered")
     dc4 = emu.dc_stats(FILE_DC)
@@ -296,13 +214,13 @@ def test_auth_key_unregistered_reimports_without_signing_in(
 def test_dc_down_for_five_seconds(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def outage(emu: EmulatorProcess) -> None:
+    def outage() -> None:
         emu.faults(dcs={str(FILE_DC): {"down": True}})
         time.sleep(5.0)
         emu.faults(dcs={str(FILE_DC): {"down": False}})
 
     pace(emu)
-    outcome = download_with_fault(emu, server.link(source.message_id), outage, 6 * MiB)
+    outcome = read_while(server.link(source.message_id), 6 * MiB, outage)
     check(outcome, source.data, 200, "dc_down_5s")
     # Once the DC is back, a new request is served in full.
     emu.reset()
@@ -313,15 +231,15 @@ def test_dc_down_for_five_seconds(
 def test_latency_spike(
     emu: EmulatorProcess, server: ServerProcess, source: Source, tally: Tally
 ) -> None:
-    def spike(emu: EmulatorProcess) -> None:
+    def spike() -> None:
         emu.faults(dcs={str(FILE_DC): {"latency_ms": 1500}})
         time.sleep(2.0)
         emu.faults(dcs={str(FILE_DC): {"latency_ms": 0}})
 
     pace(emu)
     first = 1234567
-    outcome = download_with_fault(
-        emu, server.link(source.message_id), spike, 3 * MiB, f"bytes={first}-{SIZE - 2}"
+    outcome = read_while(
+        server.link(source.message_id), 3 * MiB, spike, f"bytes={first}-{SIZE - 2}"
     )
     assert outcome.aborted_with is None
     check(outcome, source.data[first : SIZE - 1], 206, "latency_spike")

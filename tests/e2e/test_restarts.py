@@ -3,13 +3,10 @@ exits 0.  A viewer cut off by either sees an incomplete transfer, never a short 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sqlite3
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import new_server
 from tests.support.processes import EmulatorProcess, ServerProcess
+from tests.support.transfers import assert_exact_or_aborted, read_while, sha
 
 MiB = 1 << 20
 SIZE = 10 * MiB + 777
@@ -32,68 +30,11 @@ class Source:
     message_id: int
 
 
-@dataclass
-class Transfer:
-    status: int
-    expected_length: int
-    received: int
-    digest: str
-    aborted_with: Exception | None
-
-
 @pytest.fixture(scope="module")
 def source(emulator: EmulatorProcess) -> Source:
     data = os.urandom(SIZE)
     posted = emulator.post_to_channel(data, dc=FILE_DC, name="clip.mp4", mime_type="video/mp4")
     return Source(data, posted["message_id"])
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_while(url: str, at_bytes: int, action: Callable[[], None]) -> Transfer:
-    """Stream `url`; after `at_bytes` a background thread runs `action` (it must not block
-    the reader: the body keeps coming, or stops, while it runs)."""
-    reached = threading.Event()
-    finished = threading.Event()
-
-    def trigger() -> None:
-        if reached.wait(60) and not finished.is_set():
-            action()
-
-    thread = threading.Thread(target=trigger, daemon=True)
-    thread.start()
-    hasher = hashlib.sha256()
-    received, status, expected_length = 0, 0, -1
-    aborted: Exception | None = None
-    try:
-        with httpx.stream("GET", url, timeout=60) as response:
-            status = response.status_code
-            expected_length = int(response.headers["content-length"])
-            for chunk in response.iter_raw():
-                hasher.update(chunk)
-                received += len(chunk)
-                if received >= at_bytes:
-                    reached.set()
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        aborted = exc
-    finally:
-        finished.set()
-        reached.set()
-        thread.join(90)
-    assert not thread.is_alive()
-    return Transfer(status, expected_length, received, hasher.hexdigest(), aborted)
-
-
-def assert_exact_or_aborted(transfer: Transfer, expected: bytes) -> None:
-    assert transfer.status == 200
-    assert transfer.expected_length == len(expected)
-    if transfer.aborted_with is None:
-        assert transfer.received == len(expected), "a clean end with a short body"
-        assert transfer.digest == sha(expected)
-    else:
-        assert transfer.received < len(expected)
 
 
 def sqlite_integrity(path: Path) -> str:
@@ -123,7 +64,7 @@ def test_sigkill_mid_stream_then_restart_is_warm_and_links_hold(
     assert proc is not None
 
     emu.faults(dcs={str(FILE_DC): {"bandwidth_bps": SLOW_BPS}})
-    transfer = read_while(url, 2 * MiB, lambda: proc.send_signal(signal.SIGKILL))
+    transfer = read_while(url, 2 * MiB, lambda: proc.send_signal(signal.SIGKILL), timeout=60)
     assert proc.wait(30) == -signal.SIGKILL
     server.proc = None
     # Killed mid-body: the viewer must see the cut.
@@ -174,7 +115,7 @@ def test_sigterm_during_slow_stream_drains_and_exits_zero(
         signalled.append(time.monotonic())
         proc.send_signal(signal.SIGTERM)
 
-    transfer = read_while(url, MiB, terminate)
+    transfer = read_while(url, MiB, terminate, timeout=60)
     # Graceful shutdown gives in-flight bodies 15 s, then Telegram sessions get 10 s to close.
     code = proc.wait(60)
     exited_after = time.monotonic() - signalled[0]

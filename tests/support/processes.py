@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tgstream.demo.launch import free_port, inherited_env, wait_http
+from tgstream.demo.launch import server_env as emulator_server_env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+# Both re-exported for the tests.
+__all__ = ["ROOT", "EmulatorProcess", "ServerProcess", "free_port", "server_env"]
 
 
 @dataclass
@@ -70,7 +52,7 @@ class EmulatorProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it while it runs
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_http(f"{self.url}/healthz", proc=self.proc)
+        wait_http(f"{self.url}/healthz", self.proc, "the emulator")
         self._config = None
         return self
 
@@ -146,23 +128,10 @@ def pid_alive(pid: int) -> bool:
 
 
 def server_env(emu: EmulatorProcess, session_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    config = emu.config
-    env = {
-        "API_ID": str(config["api_id"]),
-        "API_HASH": config["api_hash"],
-        "BOT_TOKEN": config["bot_tokens"][0],
-        "BIN_CHANNEL": str(config["bin_channel"]),
-        "TG_DC_ADDRESSES": ",".join(
-            f"{dc}={entry['host']}:{entry['port']}" for dc, entry in config["dcs"].items()
-        ),
-        "TG_RSA_PUBLIC_KEY": config["rsa_public_key"],
-        "SESSION_DIR": str(session_dir),
-        "PORT": str(port),
-        "BIND_ADDRESS": "127.0.0.1",
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SECRET": "e2e-test-secret-value",
-        "LOG_JSON": "true",
-    }
+    """The server's own settings for `emu` (no inherited environment), with the tests'
+    fixed SECRET and JSON logs, then `extra`."""
+    env = emulator_server_env(emu.config, session_dir, port)
+    env.update(SECRET="e2e-test-secret-value", LOG_JSON="true")
     env.update(extra)
     return env
 
@@ -183,7 +152,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "BOT_", "MULTI_"))}
+        base = inherited_env()
         base.update(server_env(self.emu, self.session_dir, self.port, **self.extra_env))
         return base
 
@@ -197,7 +166,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_http(f"{self.url}/healthz", timeout=timeout, proc=self.proc)
+        wait_http(f"{self.url}/healthz", self.proc, "tgstream serve", timeout)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 from pyrogram import Client
 
+from tgstream.config import load_rsa_pem, parse_dc_addresses
 from tgstream.telegram.network import connection_factory, trust_rsa_key
 
 CHUNK = 1024 * 1024
@@ -33,22 +34,15 @@ class Media:
     message: Any  # the Kurigram Message it came from
 
 
-def _addresses(spec: str) -> dict[int, tuple[str, int]]:
-    result: dict[int, tuple[str, int]] = {}
-    for item in filter(None, spec.split(",")):
-        dc, address = item.split("=", 1)
-        host, port = address.rsplit(":", 1)
-        result[int(dc)] = (host, int(port))
-    return result
-
-
 def make_client(name: str) -> Client:
     env = os.environ
     kwargs: dict[str, Any] = {}
+    # Parsed exactly as tgstream parses them, so every contender dials the same DCs.
     if env.get("TG_DC_ADDRESSES"):
-        kwargs["connection_factory"] = connection_factory(_addresses(env["TG_DC_ADDRESSES"]))
+        addresses = parse_dc_addresses(env["TG_DC_ADDRESSES"])
+        kwargs["connection_factory"] = connection_factory(addresses)
     if env.get("TG_RSA_PUBLIC_KEY"):
-        trust_rsa_key(env["TG_RSA_PUBLIC_KEY"])
+        trust_rsa_key(load_rsa_pem(env["TG_RSA_PUBLIC_KEY"]))
     return Client(
         name,
         api_id=int(env["API_ID"]),

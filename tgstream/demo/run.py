@@ -7,11 +7,8 @@ emulator's CLI and control API, the server's environment), exactly as a deployme
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,31 +17,9 @@ from typing import Any
 
 import httpx
 
+from .launch import free_port, inherited_env, server_env, wait_http
+
 DEMO_USER = 100_001
-
-
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            chosen: int = sock.getsockname()[1]
-            return chosen
-    raise RuntimeError("no free port")
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode}; see its log")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
 
 
 def _progress(fraction: float) -> None:
@@ -91,7 +66,7 @@ class Demo:
 
     def run(self) -> dict[str, Any]:
         self.state.mkdir(parents=True, exist_ok=True)
-        control_port = _free_port(0)
+        control_port = free_port()
         control = f"http://127.0.0.1:{control_port}"
         print("starting the Telegram DC emulator ...", flush=True)
         emulator = self.spawn(
@@ -106,7 +81,7 @@ class Demo:
             ],
             "emulator.log",
         )
-        _wait(f"{control}/healthz", emulator, "the emulator")
+        wait_http(f"{control}/healthz", emulator, "the emulator")
         config = httpx.get(f"{control}/config").json()
 
         from .sample import cached_sample
@@ -114,27 +89,16 @@ class Demo:
         video = cached_sample(self.state / "media", progress=_progress)
         print(f"\r  sample video: {video} ({video.stat().st_size / 1e6:.1f} MB)" + " " * 20)
 
-        port = _free_port(self.port)
+        port = free_port(self.port)
         public_url = f"http://127.0.0.1:{port}"
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("API_", "BOT_", "MULTI_"))},
-            "API_ID": str(config["api_id"]),
-            "API_HASH": config["api_hash"],
-            "BOT_TOKEN": config["bot_token"],
-            "BIN_CHANNEL": str(config["bin_channel"]),
-            "TG_DC_ADDRESSES": ",".join(
-                f"{dc}={v['host']}:{v['port']}" for dc, v in config["dcs"].items()
-            ),
-            "TG_RSA_PUBLIC_KEY": config["rsa_public_key"],
-            "SESSION_DIR": str(self.state / "sessions"),
-            "BIND_ADDRESS": "127.0.0.1",
-            "PORT": str(port),
-            "PUBLIC_URL": public_url,
+            **inherited_env(),
+            **server_env(config, self.state / "sessions", port),
             "LOG_JSON": "false",
         }
         print("starting tgstream serve ...", flush=True)
         server = self.spawn(["serve"], "server.log", env)
-        _wait(f"{public_url}/healthz", server, "tgstream serve")
+        wait_http(f"{public_url}/healthz", server, "tgstream serve")
 
         links = self._deliver(control, config, video, env)
         return {"control": control, "public_url": public_url, **links}
