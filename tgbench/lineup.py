@@ -80,7 +80,7 @@ class Server:
 
     def start(self) -> Child:
         self.child = Child(list(self.contender.module), self.state / "server.log", self.env)
-        self.child.wait_http(f"{self.url}/healthz")
+        self.child.wait_http(f"{self.url}/readyz")
         return self.child
 
     def stop(self) -> None:

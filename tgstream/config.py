@@ -235,6 +235,12 @@ class Settings(BaseSettings):
     first_part_kb: int = 128
     """Size of the first upstream request of a stream; 0 turns the small first part off."""
     flood_sleep_threshold: int = Field(default=10, ge=0)
+    """FLOOD_WAITs up to this are slept by the request that hit them; longer ones move the
+    work to another bot or answer 503.  The client library sleeps no longer than this."""
+    first_byte_deadline: float = Field(default=20.0, gt=0, le=600)
+    """Seconds a request may wait for its first body byte before it is answered 503."""
+    file_recheck: float = Field(default=600.0, ge=1)
+    """Seconds a resolved file is trusted before its message is fetched again."""
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -393,6 +399,8 @@ _EXPECTED: Final[dict[str, str]] = {
     "cache_size_mb": "an integer >= 0",
     "first_part_kb": "0 or a power of two between 4 and 1024",
     "flood_sleep_threshold": "an integer number of seconds >= 0",
+    "first_byte_deadline": "a number of seconds above 0 and at most 600",
+    "file_recheck": "a number of seconds >= 1",
 }
 _SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "multi_tokens", "secret"})
 

@@ -36,6 +36,11 @@ class Metrics:
         self.part_retries = Counter(
             "tgstream_part_retries", "Part fetches retried after an error", registry=r
         )
+        self.deadline_misses = Counter(
+            "tgstream_deadline_misses",
+            "Requests answered 503 because Telegram did not answer before the deadline",
+            registry=r,
+        )
         self.cache_hits = Counter("tgstream_cache_hits", "Part cache hits", registry=r)
         self.cache_misses = Counter("tgstream_cache_misses", "Part cache misses", registry=r)
         self.active_streams = Gauge("tgstream_active_streams", "Responses in progress", registry=r)

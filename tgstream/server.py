@@ -53,10 +53,14 @@ class _Lifecycle:
             raise KeyboardInterrupt
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings) -> int:
+    """Serve until a signal (0), or until start-up cannot go on (2, one line why).
+
+    The HTTP server listens first and the bots sign in behind it: /healthz answers at once,
+    /status says what start-up waits for, and links get a 503 with Retry-After until a bot
+    is up, however long a flood wait on sign-in lasts."""
     services = Services.build(settings)
     try:
-        await services.start()
         app = create_app(services)
         config = uvicorn.Config(
             app,
@@ -76,8 +80,19 @@ async def run(settings: Settings) -> None:
                 "public_url": settings.public_url,
             },
         )
-        await server.serve()
+        services.start()
+        serving = asyncio.create_task(server.serve())
+        failed = asyncio.create_task(services.failed.wait())
+        await asyncio.wait({serving, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if services.fatal is not None and not serving.done():
+            print(f"tgstream: {services.fatal}", file=sys.stderr)
+            server.should_exit = True
+            await serving
+            return 2
+        failed.cancel()
+        await serving
         _Lifecycle.serving_finished = True
+        return 0
     finally:
         await services.stop()
 
@@ -100,5 +115,5 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Lifecycle.on_signal)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        return asyncio.run(run(settings))
     return 0

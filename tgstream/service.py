@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from .telegram.flood import FloodPolicy
 from .telegram.network import trust_rsa_key
 from .telegram.registry import DcRegistry
 from .telegram.resolver import FileResolver
+from .telegram.startup import keep_signing_in
 
 log = logging.getLogger("tgstream.service")
 
@@ -39,6 +41,10 @@ class Services:
     stream_settings: StreamSettings
     pipeline_tasks: LiveTasks = field(default_factory=LiveTasks)
     started: bool = False
+    sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
+    # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+    fatal: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -61,9 +67,11 @@ class Services:
                 session_dir=settings.session_dir,
                 addresses=settings.tg_dc_addresses,
                 handles_updates=index == 0,
+                sleep_threshold=settings.flood_sleep_threshold,
             )
             for index, token in enumerate(tokens)
         ]
+        flood = FloodPolicy(threshold=settings.flood_sleep_threshold, store=store)
         workers = [
             BotWorker(
                 bot,
@@ -74,14 +82,16 @@ class Services:
                     settings.connections_per_dc,
                     metrics,
                     settings.requests_per_connection,
+                    flood,
                 ),
             )
             for bot in bots
         ]
         dcmap = DcMap(store)
-        flood = FloodPolicy(threshold=settings.flood_sleep_threshold)
-        resolver = FileResolver(bots[0], settings.bin_channel, store)
+        resolver = FileResolver(bots, settings.bin_channel, store, flood, settings.file_recheck)
         downloader = Downloader(workers, resolver, dcmap, flood, metrics)
+        cache = PartCache(settings.cache_size_mb * 1024 * 1024)
+        resolver.on_forget = cache.drop
         return cls(
             settings=settings,
             store=store,
@@ -92,23 +102,51 @@ class Services:
             flood=flood,
             resolver=resolver,
             downloader=downloader,
-            cache=PartCache(settings.cache_size_mb * 1024 * 1024),
+            cache=cache,
             stream_settings=StreamSettings(
                 in_flight=settings.parts_in_flight, first_part_size=settings.first_part_size
             ),
         )
 
-    async def start(self) -> None:
+    def start(self) -> None:
+        """Sign every bot in, in the background: the server answers (503 with the reason)
+        while they wait, and serves with whichever bots are up."""
         from .bot.handlers import attach
 
         attach(self.bots[0].client, self.settings)
-        # Bots sign in one after another: parallel logins are what trips login flood waits.
+        turn = asyncio.Lock()
         for bot in self.bots:
-            await bot.start()
-        self.started = True
+            task = asyncio.create_task(keep_signing_in(bot, self.flood, turn, self._refused))
+            self.sign_ins.append(task)
+            task.add_done_callback(self._signed_in)
+
+    def _refused(self, bot: BotClient, error: str) -> None:
+        if bot.index == 0:
+            # The main bot is the one users talk to: without it there is no service, and
+            # its token is a setting to fix, like a missing one.
+            self.fatal = f"BOT_TOKEN: Telegram refused the bot ({error})"
+        else:
+            log.error("extra bot left out", extra={"bot_id": bot.bot_id, "variable": "MULTI_TOKEN"})
+        self.failed.set()
+
+    def _signed_in(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.fatal = f"start-up failed: {task.exception()!r}"
+            self.failed.set()
+        main, *extra = self.bots
+        self.started = main.ready and all(bot.ready or bot.refused for bot in extra)
+
+    @property
+    def serving(self) -> bool:
+        return any(bot.ready for bot in self.bots)
 
     async def stop(self) -> None:
         self.started = False
+        for task in self.sign_ins:
+            task.cancel()
+        for task in self.sign_ins:
+            with contextlib.suppress(BaseException):
+                await task
         for worker in self.workers:
             await worker.registry.close()
         for bot in self.bots:
@@ -121,9 +159,13 @@ class Services:
     def status(self) -> dict[str, Any]:
         return {
             "ready": self.started,
+            "serving": self.serving,
+            "not_ready": [bot.state for bot in self.bots if not bot.ready],
             "bots": [
                 {
                     "bot_id": w.bot.bot_id,
+                    "ready": w.bot.ready,
+                    "state": w.bot.state,
                     "home_dc": w.bot.home_dc,
                     "load": w.bot.load,
                     "dc_sessions": w.registry.snapshot(),
@@ -140,6 +182,7 @@ class Services:
             },
             "files_resolved": len(self.resolver.cache),
             "file_reference_refreshes": self.resolver.refreshes,
+            "resolver": self.resolver.snapshot(),
             "cache": self.cache.snapshot(),
             "flood": self.flood.snapshot(),
             "upstream_inflight": self.downloader.inflight,

@@ -156,7 +156,9 @@ class ServerProcess:
         base.update(server_env(self.emu, self.session_dir, self.port, **self.extra_env))
         return base
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0, wait_ready: bool = True) -> ServerProcess:
+        """Start it; by default until every bot is signed in (/readyz), else until it
+        listens (/healthz)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it while it runs
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tgstream", "serve"],
@@ -166,7 +168,8 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_http(f"{self.url}/healthz", self.proc, "tgstream serve", timeout)
+        path = "/readyz" if wait_ready else "/healthz"
+        wait_http(f"{self.url}{path}", self.proc, "tgstream serve", timeout)
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:

@@ -95,7 +95,9 @@ def make_app(client: Client, lookup: Lookup, body: Body) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/healthz")
+    @app.get("/readyz")
     async def healthz() -> dict[str, bool]:
+        # Started before serving: alive is ready.
         return {"ok": client.is_connected}
 
     @app.get("/dl/{message_id}")

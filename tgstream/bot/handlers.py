@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pyrogram import Client, enums, errors, filters
+from pyrogram import Client, enums, filters
 from pyrogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -17,25 +18,49 @@ from pyrogram.types import (
 
 from .. import links
 from ..config import Settings
-from .replies import HELP, REFUSED, UNSUPPORTED, links_text
+from ..telegram.outcomes import outcome_of
+from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Situation, decide
+from .replies import HELP, REFUSED, STORE_FAILED, UNSUPPORTED, links_text
 
 log = logging.getLogger("tgstream.bot")
 
 _T = TypeVar("_T")
 _MEDIA = ("document", "video", "audio", "voice", "animation", "photo")
-_FLOOD_RETRIES = 5
+EDIT_MESSAGE = "messages.editMessage"
+# A reply is background work nobody's HTTP request waits on: the bot waits out flood waits
+# up to this long (a user gets a late answer rather than none), longer ones drop it.
+REPLY_PATIENCE = 300.0
 
 
-async def patiently(call: Callable[[], Awaitable[_T]]) -> _T:
-    """Run a Telegram call, waiting out every FLOOD_WAIT (Kurigram sleeps only short ones)."""
-    for _ in range(_FLOOD_RETRIES):
+class Undelivered(Exception):
+    """A reply or copy the policy gave up on (logged where it was decided)."""
+
+
+async def patiently(call: Callable[[], Awaitable[_T]], method: str = SEND_MESSAGE) -> _T:
+    """Run one of the bot's own calls under the failure policy: waits and transient
+    failures are waited out, anything else gives up with one log line."""
+    attempt = 0
+    while True:
         try:
             return await call()
-        except errors.FloodWait as exc:
-            seconds = float(exc.value or 1)
-            log.warning("flood wait in the bot", extra={"seconds": seconds})
-            await asyncio.sleep(seconds)
-    return await call()
+        except Exception as exc:
+            outcome = outcome_of(exc)
+            if outcome is None:
+                raise
+        attempt += 1
+        decision = decide(method, outcome, Situation(REPLY_PATIENCE, attempt=attempt))
+        log.warning(
+            "bot call failed",
+            extra={
+                "method": method,
+                "error": f"{outcome.code} {outcome.message}",
+                "action": decision.action.value,
+                "seconds": decision.seconds or None,
+            },
+        )
+        if decision.action not in (Action.SLEEP, Action.RETRY):
+            raise Undelivered(f"{method}: {decision.reason}")
+        await asyncio.sleep(decision.seconds)
 
 
 def media_facts(message: Message) -> tuple[str, int] | None:
@@ -93,7 +118,11 @@ class BotHandlers:
         name, size = facts
         # Copy once: a retry after a flood wait must not post the file twice, so only the
         # call that failed is repeated.
-        copy = await patiently(lambda: message.copy(self.settings.bin_channel))
+        try:
+            copy = await patiently(lambda: message.copy(self.settings.bin_channel), SEND_MEDIA)
+        except Undelivered:
+            await patiently(lambda: message.reply_text(STORE_FAILED))
+            return
         download, watch = self.links_for(copy.id, name)
         await patiently(
             lambda: message.reply_text(
@@ -117,19 +146,34 @@ class BotHandlers:
             return
         name, _ = facts
         download, watch = self.links_for(message.id, name)
-        await patiently(lambda: message.edit_reply_markup(self.markup(download, watch)))
+        await patiently(
+            lambda: message.edit_reply_markup(self.markup(download, watch)), EDIT_MESSAGE
+        )
 
     def register(self, client: Client) -> None:
         media = filters.document | filters.video | filters.audio | filters.voice
         media = media | filters.animation | filters.photo
-        client.on_message(filters.private & filters.command(["start", "help"]))(self.on_start)
-        client.on_message(filters.private & media)(self.on_private_file)
-        client.on_message(filters.private & ~media & ~filters.command(["start", "help"]))(
-            self.on_other_private
-        )
+        commands = filters.command(["start", "help"])
+        client.on_message(filters.private & commands)(quiet(self.on_start))
+        client.on_message(filters.private & media)(quiet(self.on_private_file))
+        client.on_message(filters.private & ~media & ~commands)(quiet(self.on_other_private))
         client.on_message(filters.channel & filters.chat(self.settings.bin_channel) & media)(
-            self.on_channel_post
+            quiet(self.on_channel_post)
         )
+
+
+Handler = Callable[[Client, Message], Awaitable[None]]
+
+
+def quiet(handler: Handler) -> Handler:
+    """The handler, ending quietly on Undelivered: the policy has logged that one line
+    already, and Kurigram would add a traceback."""
+
+    async def run(client: Client, message: Message) -> None:
+        with contextlib.suppress(Undelivered):
+            await handler(client, message)
+
+    return run
 
 
 def attach(client: Client, settings: Settings) -> Any:

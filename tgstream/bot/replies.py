@@ -14,6 +14,9 @@ HELP = (
 )
 REFUSED = "Sorry, this bot is private: you are not on its list of allowed users."
 UNSUPPORTED = "Please send a file (document, video, audio, voice note, photo or GIF)."
+STORE_FAILED = (
+    "Sorry, I could not store your file just now (Telegram refused it). Please send it again later."
+)
 TOO_BUSY = "Telegram asked me to slow down; your file is safe and the links follow shortly."
 
 

@@ -98,7 +98,7 @@ class Demo:
         }
         print("starting tgstream serve ...", flush=True)
         server = self.spawn(["serve"], "server.log", env)
-        wait_http(f"{public_url}/healthz", server, "tgstream serve")
+        wait_http(f"{public_url}/readyz", server, "tgstream serve")
 
         links = self._deliver(control, config, video, env)
         return {"control": control, "public_url": public_url, **links}

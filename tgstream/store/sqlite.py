@@ -2,7 +2,9 @@
 
 It holds what makes a restart warm: every auth key with its DC and whether it is authorized
 (so no handshake or import is paid twice), the file -> DC map (so no migration is paid
-twice) and resolved bin-channel files (so a link needs no message fetch after a restart).
+twice), resolved bin-channel files (so a link needs no message fetch after a restart, until
+the record is due for a recheck) and flood deadlines (so a restart never calls a method
+Telegram told us to wait on).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ CREATE TABLE IF NOT EXISTS files (
     file_reference BLOB NOT NULL, dc INTEGER NOT NULL, size INTEGER NOT NULL,
     mime_type TEXT NOT NULL, file_name TEXT NOT NULL, kind TEXT NOT NULL,
     thumb_size TEXT NOT NULL, date INTEGER NOT NULL, fetched REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flood_waits (
+    bot_id INTEGER NOT NULL, method TEXT NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (bot_id, method)
 );
 """
 
@@ -136,16 +142,17 @@ class Store:
 
     # --- files ----------------------------------------------------------------------------
 
-    def file(self, message_id: int) -> FileInfo | None:
+    def file(self, message_id: int) -> tuple[FileInfo, float] | None:
+        """The resolved file and the wall-clock time Telegram last confirmed it."""
         with self._lock:
             row = self.db.execute(
                 "SELECT message_id, media_id, access_hash, file_reference, dc, size, mime_type, "
-                "file_name, kind, thumb_size, date FROM files WHERE message_id = ?",
+                "file_name, kind, thumb_size, date, fetched FROM files WHERE message_id = ?",
                 (message_id,),
             ).fetchone()
         if row is None:
             return None
-        return FileInfo(
+        info = FileInfo(
             row[0],
             row[1],
             row[2],
@@ -158,8 +165,9 @@ class Store:
             row[9],
             row[10],
         )
+        return info, float(row[11])
 
-    def save_file(self, info: FileInfo) -> None:
+    def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
@@ -177,6 +185,27 @@ class Store:
                     info.kind,
                     info.thumb_size,
                     info.date,
-                    time.time(),
+                    time.time() if checked is None else checked,
                 ),
+            )
+
+    def drop_file(self, message_id: int) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM files WHERE message_id = ?", (message_id,))
+
+    # --- flood deadlines ------------------------------------------------------------------
+
+    def flood_deadlines(self) -> list[tuple[int, str, float]]:
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT bot_id, method, until FROM flood_waits WHERE until > ?", (time.time(),)
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+    def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM flood_waits WHERE until <= ?", (time.time(),))
+            self.db.execute(
+                "INSERT OR REPLACE INTO flood_waits (bot_id, method, until) VALUES (?, ?, ?)",
+                (bot_id, method, until),
             )

@@ -70,6 +70,11 @@ class PartCache:
             _, evicted = self.entries.popitem(last=False)
             self.size -= len(evicted)
 
+    def drop(self, owner: Hashable) -> None:
+        """Forget every part whose key starts with `owner` (a file that is gone)."""
+        for key in [k for k in self.entries if isinstance(k, tuple) and k and k[0] == owner]:
+            self.size -= len(self.entries.pop(key))
+
     def snapshot(self) -> dict[str, int]:
         return {
             "budget_bytes": self.budget,

@@ -18,7 +18,21 @@ Fetch = Callable[[Part], Coroutine[Any, Any, bytes]]
 
 
 class ShortPart(Exception):
-    """Telegram returned fewer bytes than the plan needs: the file is not what we think."""
+    """Telegram returned fewer bytes than the plan needs: the file is shorter than its
+    declared size.  A reply shorter than its limit marks the end of the file, so the real
+    size is known: `real_size`."""
+
+    def __init__(self, part: Part, got: int) -> None:
+        super().__init__(f"part at {part.offset} gave {got} bytes, {part.skip + part.take} needed")
+        self.real_size = part.offset + got
+
+
+def checked_slice(part: Part, data: bytes) -> bytes:
+    """The viewer's slice of a part's reply; ShortPart when the reply does not cover it."""
+    piece = data[part.skip : part.skip + part.take]
+    if len(piece) != part.take:
+        raise ShortPart(part, len(data))
+    return piece
 
 
 class LiveTasks:
@@ -83,12 +97,7 @@ async def ordered_parts(
             part = planned.popleft()
             delivered += 1
             top_up()
-            piece = data[part.skip : part.skip + part.take]
-            if len(piece) != part.take:
-                raise ShortPart(
-                    f"part at {part.offset} gave {len(data)} bytes, {part.skip + part.take} needed"
-                )
-            yield piece
+            yield checked_slice(part, data)
     finally:
         for task in pending:
             task.cancel()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .cache import PartCache
-from .pipeline import LiveTasks, ShortPart, ordered_parts
+from .pipeline import LiveTasks, checked_slice, ordered_parts
 from .plan import Part, plan_parts
 
 # (offset, limit, precise, urgent): urgent marks the part a viewer is waiting to start on.
@@ -58,9 +58,7 @@ class RangeStream:
         if self.parts:
             first = self.parts[0]
             data = await self._part(first, urgent=True)
-            self.first = data[first.skip : first.skip + first.take]
-            if len(self.first) != first.take:
-                raise ShortPart("the first part came back short")
+            self.first = checked_slice(first, data)
 
     async def body(self) -> AsyncIterator[bytes]:
         rest = self.parts

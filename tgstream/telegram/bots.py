@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ class BotClient:
         session_dir: Path,
         addresses: DcAddresses,
         handles_updates: bool,
+        sleep_threshold: float = 10,
     ) -> None:
         self.index = index
         self.bot_id = int(token.split(":", 1)[0])
@@ -41,11 +44,37 @@ class BotClient:
             workdir=str(session_dir),
             no_updates=not handles_updates,
             skip_updates=False,
-            sleep_threshold=60,
+            # FLOOD_SLEEP_THRESHOLD is the only threshold: Kurigram sleeps no longer wait
+            # than tgstream's policy would (its own default of 60 s would hang requests).
+            sleep_threshold=sleep_threshold,
             **kwargs,
         )
         self.home_dc = 0
         self.load = 0
+        self.ready = False
+        self.refused = False  # Telegram refused its credentials: left out for good
+        # Why the bot is not ready, and until when (monotonic) when it is waiting.
+        self.problem = "signing in"
+        self.waiting_until: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"bot {self.index + 1} ({self.bot_id})"
+
+    @property
+    def retry_after(self) -> float:
+        if self.waiting_until is None:
+            return 5.0
+        return max(1.0, self.waiting_until - time.monotonic())
+
+    @property
+    def state(self) -> str:
+        if self.ready:
+            return f"{self.label}: ready"
+        if self.waiting_until is not None:
+            left = max(0.0, self.waiting_until - time.monotonic())
+            return f"{self.label}: {self.problem}, {left:,.0f} s left"
+        return f"{self.label}: {self.problem}"
 
     @property
     def session_file(self) -> Path:
@@ -54,6 +83,10 @@ class BotClient:
     async def start(self) -> None:
         # Kurigram signs in only when its session file has no authorized key: a restart
         # reuses the stored key and makes no login.
+        if self.client.is_connected:
+            # A start that failed half-way; Kurigram refuses to connect twice.
+            with contextlib.suppress(Exception):
+                await self.client.disconnect()
         await self.client.start()
         self.home_dc = int(await self.client.storage.dc_id())
         for path in (self.session_file, Path(f"{self.session_file}-journal")):

@@ -1,5 +1,7 @@
-"""Fetching one part of a file: the right DC, the least loaded bot, and every Telegram error
-turned into a retry, a wait, a failover or a clear failure."""
+"""Fetching one part of a file: the right DC, the least loaded bot, and every outcome
+carried out as the failure policy (policy.py) decides: retry, learn the DC, refresh the
+reference, recheck the message, sleep, fail over, reset the pool, or give up with the
+error the web layer turns into 404, 502 or 503 (an abort once the body has started)."""
 
 from __future__ import annotations
 
@@ -10,32 +12,53 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyrogram import errors, raw
+from pyrogram import raw
 
 from ..metrics import Metrics
 from ..store import FileInfo
 from .bots import BotClient
+from .calls import note, terminal
 from .dcmap import DcMap
-from .errors import FloodWaitTooLong, TelegramUnavailable
+from .errors import FloodWaitTooLong
 from .flood import FloodPolicy
+from .outcomes import outcome_of
+from .policy import (
+    EXPORT_AUTHORIZATION,
+    GET_FILE,
+    IMPORT_AUTHORIZATION,
+    TIMEOUT,
+    Action,
+    Situation,
+    decide,
+)
 from .registry import DcRegistry, PooledSession
 from .resolver import FileResolver
 
 log = logging.getLogger("tgstream.telegram.downloader")
 
-GET_FILE = "upload.getFile"
-_MAX_FAILURES = 6
 # After a session reconnects, the server resends the answers it already had for it at once;
 # a request still unanswered this long after is one the dead connection lost, and Kurigram
 # never sends it again, so it would sit out the whole part timeout.
 _RESEND_GRACE = 2.0
 _WATCH_INTERVAL = 0.25
+# One getFile answer is at most 1 MiB; ten seconds without it means the connection (or the
+# DC) is in trouble, and its slot is better given back than held.
+PART_TIMEOUT = 10.0
 
 
 @dataclass
 class BotWorker:
     bot: BotClient
     registry: DcRegistry
+
+
+class _Failed(Exception):
+    """A getFile that failed, with the pool generation it went through."""
+
+    def __init__(self, cause: Exception, generation: int) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+        self.generation = generation
 
 
 class Downloader:
@@ -46,7 +69,7 @@ class Downloader:
         dcmap: DcMap,
         flood: FloodPolicy,
         metrics: Metrics,
-        part_timeout: float = 30.0,
+        part_timeout: float = PART_TIMEOUT,
     ) -> None:
         self.workers = list(workers)
         self.resolver = resolver
@@ -56,64 +79,106 @@ class Downloader:
         self.part_timeout = part_timeout
         self.inflight = 0
 
-    def choose(self, dc: int) -> BotWorker | None:
-        """Least loaded bot not benched for getFile, a warm session on the DC breaking ties."""
-        usable = [w for w in self.workers if self.flood.blocked_for(w.bot.bot_id, GET_FILE) <= 0]
+    def _usable(self, worker: BotWorker, dc: int) -> bool:
+        if not worker.bot.ready or self.flood.blocked_for(worker.bot.bot_id, GET_FILE) > 0:
+            return False
+        if worker.registry.warm(dc):
+            return True
+        # A cold DC needs an export and an import: a bot benched on either cannot get there.
+        bot_id = worker.bot.bot_id
+        return all(
+            self.flood.blocked_for(bot_id, method) <= self.flood.threshold
+            for method in (EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION)
+        )
+
+    def choose(self, dc: int, exclude: BotWorker | None = None) -> BotWorker | None:
+        """Least loaded usable bot, a warm session on the DC breaking ties."""
+        usable = [w for w in self.workers if w is not exclude and self._usable(w, dc)]
         if not usable:
             return None
         return min(usable, key=lambda w: (w.bot.load, not w.registry.warm(dc), w.bot.index))
 
-    def _earliest_unblock(self) -> float:
-        return min(self.flood.blocked_for(w.bot.bot_id, GET_FILE) for w in self.workers)
+    async def _pick(self, dc: int) -> BotWorker:
+        """A bot for this DC, waiting out a short flood wait when every bot is in one."""
+        while True:
+            worker = self.choose(dc)
+            if worker is not None:
+                return worker
+            ready = [w for w in self.workers if w.bot.ready]
+            if not ready:
+                raise FloodWaitTooLong(
+                    "no bot is signed in: " + "; ".join(w.bot.state for w in self.workers),
+                    min(w.bot.retry_after for w in self.workers),
+                )
+            wait = min(self.flood.blocked_for(w.bot.bot_id, GET_FILE) for w in ready)
+            if wait <= 0:
+                # Every bot is benched on export/import for this DC: that wait is the answer.
+                wait = min(
+                    self.flood.blocked_for(w.bot.bot_id, m)
+                    for w in ready
+                    for m in (EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION)
+                )
+            if wait > self.flood.threshold:
+                raise FloodWaitTooLong(f"every bot is in a flood wait for {wait:.0f} s", wait)
+            await asyncio.sleep(max(wait, 0.05))
 
     async def fetch(
         self, info: FileInfo, offset: int, limit: int, precise: bool, urgent: bool = False
     ) -> bytes:
         """The bytes Telegram returns for this part (short only at the end of the file).
         `urgent` marks a stream's first part: it goes ahead of bulk parts."""
-        failures = 0
+        attempt = 0
+        rechecked = False
         while True:
             dc = self.dcmap.dc_for(info)
-            worker = self.choose(dc)
-            if worker is None:
-                wait = self._earliest_unblock()
-                raise FloodWaitTooLong(
-                    f"every bot is in a flood wait for {wait:.0f} s", int(wait) + 1
-                )
+            worker = await self._pick(dc)
             try:
                 return await self._fetch_with(worker, dc, info, offset, limit, precise, urgent)
-            except errors.FileMigrate as exc:
-                log.info("file migrate", extra={"media_id": info.media_id, "to_dc": exc.value})
+            except _Failed as failed:
+                outcome = outcome_of(failed.cause)
+                if outcome is None:
+                    raise failed.cause from None
+                generation = failed.generation
+            except Exception as exc:  # pool creation (export/import) already decided
+                if isinstance(exc, FloodWaitTooLong) and self.choose(dc, exclude=worker):
+                    continue  # this bot cannot reach the DC now; another one can
+                raise
+            attempt += 1
+            other = self.choose(dc, exclude=worker) is not None
+            situation = Situation(self.flood.threshold, other, attempt, rechecked)
+            decision = decide(GET_FILE, outcome, situation)
+            note(GET_FILE, worker.bot.bot_id, outcome, decision)
+            action = decision.action
+            if action is Action.LEARN_DC:
+                assert decision.dc is not None
                 self.metrics.migrations.inc()
-                self.dcmap.learn(info.media_id, int(exc.value))
-            except errors.FileReferenceExpired:
+                self.dcmap.learn(info.media_id, decision.dc)
+            elif action is Action.REFRESH_REFERENCE:
                 self.metrics.reference_refreshes.inc()
                 info = await self.resolver.refresh(info.message_id, info)
-            except errors.FloodWait as exc:
-                seconds = int(exc.value or 1)
+            elif action is Action.RECHECK:
+                rechecked = True
+                info = await self.resolver.recheck(info.message_id)
+            elif action in (Action.SLEEP, Action.FAIL_OVER):
                 self.metrics.flood_waits.labels(GET_FILE).inc()
-                if self.flood.record(worker.bot.bot_id, GET_FILE, seconds):
-                    await asyncio.sleep(seconds)
-            except errors.AuthKeyUnregistered:
-                # _fetch_with already reset the pool the request went through.
-                failures += 1
-                log.warning("auth key unregistered", extra={"dc": dc})
-                if failures >= _MAX_FAILURES:
-                    raise TelegramUnavailable(f"DC {dc} keeps refusing our keys") from None
-            except (errors.LimitInvalid, errors.OffsetInvalid):
-                raise  # a bug in part planning; never retried into a loop
-            except (
-                OSError,
-                TimeoutError,
-                ConnectionError,
-                errors.InternalServerError,
-                errors.ServiceUnavailable,
-            ) as exc:
-                failures += 1
+                self.flood.bench(
+                    worker.bot.bot_id, GET_FILE, decision.seconds, action is Action.FAIL_OVER
+                )
+            elif action is Action.RESET_POOL:
+                await worker.registry.reset(dc, generation, drop_key=True)
+            elif action is Action.RETRY:
                 self.metrics.part_retries.inc()
-                if failures >= _MAX_FAILURES:
-                    raise TelegramUnavailable(f"DC {dc} failed: {exc!r}") from None
-                await asyncio.sleep(min(0.25 * 2**failures, 4.0))
+                if outcome == TIMEOUT:
+                    # No answer in time: the connections may be hung; new ones, same key.
+                    await worker.registry.reset(dc, generation, drop_key=False)
+                await asyncio.sleep(decision.seconds)
+            else:
+                if action is Action.UNAVAILABLE and outcome.code == 420:
+                    self.metrics.flood_waits.labels(GET_FILE).inc()
+                    self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
+                if action is Action.NOT_FOUND:
+                    self.resolver.forget(info)
+                raise terminal(decision, GET_FILE, worker.bot.bot_id)
 
     async def _fetch_with(
         self,
@@ -127,7 +192,11 @@ class Downloader:
     ) -> bytes:
         worker.bot.load += 1
         try:
-            member = await worker.registry.acquire(dc, urgent)
+            try:
+                member = await worker.registry.acquire(dc, urgent)
+            except ConnectionResetError as exc:
+                # The pool was reset while this request queued for a slot: try again.
+                raise _Failed(exc, 0) from None
             location: raw.base.InputFileLocation
             if info.is_photo:
                 location = raw.types.InputPhotoFileLocation(
@@ -162,26 +231,34 @@ class Downloader:
                 # A viewer who leaves stops waiting, but the request runs on: the answer
                 # is coming anyway, and until it is in, its connection is busy with it.
                 result = await asyncio.shield(request)
-            except errors.AuthKeyUnregistered:
-                # Reset the pool this request used: the answers of the other requests
-                # in flight on it arrive later and must not reset its successor too.
-                await worker.registry.reset(dc, member.generation)
-                raise
+            except Exception as exc:
+                # The generation goes with the error: a pool reset it leads to must only
+                # reset the pool this request used, never the one built after it.
+                raise _Failed(exc, member.generation) from None
         finally:
             worker.bot.load -= 1
-        data: bytes = result.bytes
+        data = getattr(result, "bytes", None)
+        if not isinstance(data, bytes):
+            # A bad_msg_notification passed through as an answer: the request was not served.
+            raise _Failed(ConnectionResetError(f"no file in the answer: {result!r}"[:200]), 0)
         self.metrics.parts_fetched.labels(str(dc)).inc()
         self.metrics.upstream_bytes.labels(str(dc)).inc(len(data))
         return data
 
-    async def _invoke(self, member: PooledSession, query: Any) -> Any:
-        """session.invoke, given up early (ConnectionResetError) when its pool was closed,
-        or when the connection that carried it was replaced and the new one brought no
-        answer within the grace."""
+    async def _send(self, member: PooledSession, query: Any) -> Any:
+        """One try, its outcome as it is: Kurigram's invoke would retry on its own and
+        report every failure as a timeout, hiding from the policy what really happened."""
         session = member.session
-        request = asyncio.ensure_future(
-            session.invoke(query, retries=1, timeout=self.part_timeout, sleep_threshold=0)
-        )
+        if not session.is_started.is_set():
+            await asyncio.wait_for(session.is_started.wait(), self.part_timeout)
+        return await session.send(query, timeout=self.part_timeout)
+
+    async def _invoke(self, member: PooledSession, query: Any) -> Any:
+        """The request, given up early (ConnectionResetError) when its pool was closed, or
+        when the connection that carried it was replaced and the new one brought no answer
+        within the grace."""
+        session = member.session
+        request = asyncio.ensure_future(self._send(member, query))
         carrier = session.connection
         reconnected_at: float | None = None
         try:

@@ -1,14 +1,14 @@
-"""Failures the streaming layer must tell apart."""
+"""Failures the streaming and web layers must tell apart, each with its HTTP meaning."""
 
 from __future__ import annotations
 
 
 class TelegramUnavailable(Exception):
-    """Telegram could not serve the request now; `retry_after` seconds is a fair wait."""
+    """Telegram could not serve the request now; `retry_after` seconds is a fair wait (503)."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: float = 5) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = max(1, int(retry_after + 0.999))
 
 
 class FloodWaitTooLong(TelegramUnavailable):
@@ -16,4 +16,12 @@ class FloodWaitTooLong(TelegramUnavailable):
 
 
 class FileGone(Exception):
-    """The bin-channel message does not exist or holds no file."""
+    """The bin-channel message does not exist, holds no file, or its file is gone (404)."""
+
+
+class UpstreamRejected(Exception):
+    """Telegram refused the request in a way no wait will fix (502): logged, never retried."""
+
+
+class BotRefused(Exception):
+    """Telegram refuses the bot's credentials (ACCESS_TOKEN_INVALID and the like)."""

@@ -1,30 +1,54 @@
-"""Flood policy: short FLOOD_WAITs are slept by the request that hit them; long ones bench
-the bot for that method until the wait is over, so work moves to another bot."""
+"""Flood deadlines: a bot told to wait on a method is benched for that method until the
+wait is over, so work moves to another bot or the caller sleeps it out.
+
+Deadlines are persisted (wall-clock) in the store, so a restart in the middle of a long
+wait does not call the method again before it is over: that would only lengthen it.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class FloodStore(Protocol):
+    def flood_deadlines(self) -> list[tuple[int, str, float]]: ...
+
+    def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None: ...
 
 
 @dataclass
 class FloodPolicy:
     threshold: float
+    store: FloodStore | None = None
     # (bot_id, method) -> monotonic time the bot may call the method again.
     blocked: dict[tuple[int, str], float] = field(default_factory=dict)
     waits_seen: int = 0
     waits_slept: int = 0
     failovers: int = 0
 
-    def record(self, bot_id: int, method: str, seconds: int) -> bool:
-        """Note a FLOOD_WAIT; True when the caller should sleep it out itself."""
+    def __post_init__(self) -> None:
+        if self.store is None:
+            return
+        now_wall, now = time.time(), time.monotonic()
+        for bot_id, method, until in self.store.flood_deadlines():
+            if until > now_wall:
+                self.blocked[(bot_id, method)] = now + (until - now_wall)
+
+    def bench(self, bot_id: int, method: str, seconds: float, failover: bool = False) -> None:
+        """Note a FLOOD_WAIT of `seconds` on this bot and method."""
         self.waits_seen += 1
-        if seconds <= self.threshold:
+        if failover:
+            self.failovers += 1
+        elif seconds <= self.threshold:
             self.waits_slept += 1
-            return True
-        self.blocked[(bot_id, method)] = time.monotonic() + seconds
-        self.failovers += 1
-        return False
+        until = time.monotonic() + seconds
+        key = (bot_id, method)
+        if until > self.blocked.get(key, 0.0):
+            self.blocked[key] = until
+            if self.store is not None:
+                self.store.save_flood_deadline(bot_id, method, time.time() + seconds)
 
     def blocked_for(self, bot_id: int, method: str) -> float:
         until = self.blocked.get((bot_id, method))

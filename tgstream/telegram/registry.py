@@ -4,7 +4,10 @@ A pool is created on first need, once (concurrent first requests wait for the sa
 creation), from the auth key persisted for that bot and DC when there is one.  A new key is
 authorized by auth.exportAuthorization on the home DC and auth.importAuthorization on the
 target DC, never by a second bot login, and persisted with its authorization, so a restart
-makes no handshake and no import.  AUTH_KEY_UNREGISTERED drops the key and builds anew.
+makes no handshake and no import.  AUTH_KEY_UNREGISTERED drops the key and builds anew;
+a connection that stops answering is replaced, key kept.  Failures of the export, the
+import or the connection are decided by the failure policy; a long flood wait on either
+call benches the bot for that call (persisted), and the creation fails at once with it.
 """
 
 from __future__ import annotations
@@ -16,19 +19,24 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pyrogram import errors, raw
+from pyrogram import raw
 from pyrogram.session import Auth, Session
 
 from ..metrics import Metrics
 from ..store import AuthKeyRecord, Store
+from . import calls
 from .bots import BotClient
+from .errors import TelegramUnavailable, UpstreamRejected
+from .flood import FloodPolicy
 from .network import DcAddresses
+from .policy import EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION, UNAVAILABLE_RETRY_AFTER
 from .slots import SlotQueue
 
 log = logging.getLogger("tgstream.telegram.registry")
 
-_IMPORT_TRIES = 3
-_CREATE_TRIES = 5
+_CREATE_TRIES = 3
+# A connection that has not started within this is treated as unreachable.
+_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -66,6 +74,7 @@ class DcRegistry:
         connections_per_dc: int,
         metrics: Metrics,
         requests_per_connection: int = 2,
+        flood: FloodPolicy | None = None,
     ) -> None:
         self.bot = bot
         self.store = store
@@ -73,6 +82,7 @@ class DcRegistry:
         self.connections_per_dc = connections_per_dc
         self.requests_per_connection = requests_per_connection
         self.metrics = metrics
+        self.flood = flood or FloodPolicy(threshold=10)
         self.pools: dict[int, DcPool] = {}
         self._creating: dict[int, asyncio.Task[DcPool]] = {}
         self.keys_created = 0
@@ -115,24 +125,32 @@ class DcRegistry:
     async def _new_session(self, dc: int, auth_key: bytes) -> Session:
         host, port = await self._address(dc)
         session = Session(self.bot.client, dc, host, port, auth_key, False, is_media=True)
-        await session.start()
+        try:
+            await asyncio.wait_for(session.start(), _CONNECT_TIMEOUT)
+        except BaseException:
+            await _stop_quietly(session)
+            raise
+        if not session.is_started.is_set():
+            # Kurigram's start returns quietly when it could not connect and retries in the
+            # background, for ever; a DC that is down must fail here, now.
+            await _stop_quietly(session)
+            raise ConnectionRefusedError(f"DC {dc} did not accept a connection")
         return session
 
     async def _create_pool(self, dc: int) -> DcPool:
         for attempt in range(1, _CREATE_TRIES + 1):
             try:
                 return await self._try_create_pool(dc)
-            except errors.FloodWait as exc:
-                # A flood wait during creation is waited out, even at startup.
-                log.warning("flood wait while connecting", extra={"dc": dc, "seconds": exc.value})
-                self.metrics.flood_waits.labels("pool_creation").inc()
-                await asyncio.sleep(float(exc.value or 1))
-            except (OSError, TimeoutError, errors.InternalServerError) as exc:
+            except (TelegramUnavailable, UpstreamRejected):
+                raise  # already decided by the policy
+            except Exception as exc:  # unreachable, timed out, or failing oddly
+                log.warning("DC connection failed", extra={"dc": dc, "error": repr(exc)})
                 if attempt == _CREATE_TRIES:
-                    raise
-                log.warning("DC connection failed, retrying", extra={"dc": dc, "error": repr(exc)})
-                await asyncio.sleep(min(2.0 * attempt, 5.0))
-        raise TimeoutError(f"could not connect to DC {dc}")
+                    raise TelegramUnavailable(
+                        f"DC {dc} is unreachable", UNAVAILABLE_RETRY_AFTER
+                    ) from None
+                await asyncio.sleep(min(1.0 * attempt, 3.0))
+        raise AssertionError("unreachable")
 
     async def _try_create_pool(self, dc: int) -> DcPool:
         bot = self.bot
@@ -171,20 +189,33 @@ class DcRegistry:
         return pool
 
     async def _import_authorization(self, dc: int, session: Session) -> None:
-        for _ in range(_IMPORT_TRIES):
-            exported = await self.bot.client.invoke(
-                raw.functions.auth.ExportAuthorization(dc_id=dc)
+        """Export on the home DC, import on `dc`; every failure of either (AUTH_BYTES_INVALID,
+        a flood wait, a timeout) is decided by the policy, and the import always gets bytes
+        exported for it (they are single use and may have expired during a wait)."""
+        bot_id = self.bot.bot_id
+
+        async def export_then_import() -> None:
+            exported = await calls.call(
+                EXPORT_AUTHORIZATION,
+                bot_id,
+                lambda: self.bot.client.invoke(
+                    raw.functions.auth.ExportAuthorization(dc_id=dc),
+                    retries=1,
+                    timeout=_CONNECT_TIMEOUT,
+                    sleep_threshold=0,
+                ),
+                self.flood,
             )
-            try:
-                await session.invoke(
-                    raw.functions.auth.ImportAuthorization(id=exported.id, bytes=exported.bytes)
-                )
-            except errors.AuthBytesInvalid:
-                continue
-            self.imports += 1
-            self.metrics.auth_imports.labels(str(dc)).inc()
-            return
-        raise errors.AuthBytesInvalid()
+            await session.invoke(
+                raw.functions.auth.ImportAuthorization(id=exported.id, bytes=exported.bytes),
+                retries=1,
+                timeout=_CONNECT_TIMEOUT,
+                sleep_threshold=0,
+            )
+
+        await calls.call(IMPORT_AUTHORIZATION, bot_id, export_then_import, self.flood)
+        self.imports += 1
+        self.metrics.auth_imports.labels(str(dc)).inc()
 
     async def _grow(self, pool: DcPool) -> None:
         """More connections with the same key: no handshake, no import, more bandwidth.
@@ -204,14 +235,16 @@ class DcRegistry:
         missing = self.connections_per_dc - len(pool.members)
         await asyncio.gather(one(lane=True), *(one(lane=False) for _ in range(missing)))
 
-    async def reset(self, dc: int, generation: int) -> None:
-        """AUTH_KEY_UNREGISTERED: forget this DC's key and connections; the next acquire
-        builds a new key (or, on the home DC, the client must sign in again)."""
+    async def reset(self, dc: int, generation: int, drop_key: bool) -> None:
+        """Close this DC's connections; the next acquire opens new ones.  With `drop_key`
+        (AUTH_KEY_UNREGISTERED and the like) the key is forgotten too and a new one is made
+        and authorized (on the home DC, the client must sign in again)."""
         pool = self.pools.get(dc)
         if pool is None or pool.generation != generation:
             return  # someone already reset it
         del self.pools[dc]
-        if dc != self.bot.home_dc:
+        log.warning("DC pool reset", extra={"dc": dc, "new_key": drop_key or None})
+        if drop_key and dc != self.bot.home_dc:
             self.store.drop_auth_key(self.bot.bot_id, dc)
         await self._close_pool(pool)
 
@@ -241,3 +274,8 @@ class DcRegistry:
             }
             for dc, pool in sorted(self.pools.items())
         }
+
+
+async def _stop_quietly(session: Session) -> None:
+    with contextlib.suppress(BaseException):
+        await session.stop()

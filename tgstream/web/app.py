@@ -66,7 +66,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Malformed request (400), invalid or forged link (403), no such file "
         "(404) or, for downloads, range not satisfiable (416)",
     },
-    503: {"content": _ERROR_BODY, "description": "Telegram is busy; retry after Retry-After"},
+    502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
+    503: {
+        "content": _ERROR_BODY,
+        "description": "Telegram is busy, or did not answer within the first-byte deadline; "
+        "retry after Retry-After",
+    },
 }
 _FILE_BODY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -95,7 +100,18 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        # Alive as soon as it listens: start-up waits (a flood on sign-in) are not a crash.
         return {"ok": True, "ready": services.started}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """200 once every bot is signed in; 503 with what start-up still waits for."""
+        if services.started:
+            return JSONResponse({"ready": True})
+        return JSONResponse(
+            {"ready": False, "waiting_for": [b.state for b in services.bots if not b.ready]},
+            status_code=503,
+        )
 
     @app.get("/status")
     async def status() -> dict[str, Any]:
@@ -109,20 +125,24 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
     async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
-        resolved = await download.resolve_signed(services, message_id, sig)
-        if isinstance(resolved, JSONResponse):
-            return resolved
-        path = links.download_path(message_id, resolved.file_name, services.secret)
-        absolute = links.public_url(services.settings.public_url, path)
-        return HTMLResponse(
-            watch.render(resolved, path, absolute),
-            headers={
-                "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
-                "img-src 'self'; style-src 'self'; script-src 'self'",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
+        if not links.verify(message_id, sig, services.secret):
+            return download.error(403, "invalid or forged link")
+
+        async def page() -> Response:
+            resolved = await services.resolver.get(message_id)
+            path = links.download_path(message_id, resolved.file_name, services.secret)
+            absolute = links.public_url(services.settings.public_url, path)
+            return HTMLResponse(
+                watch.render(resolved, path, absolute),
+                headers={
+                    "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
+                    "img-src 'self'; style-src 'self'; script-src 'self'",
+                    "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer",
+                },
+            )
+
+        return await download.before_deadline(services, page)
 
     # Two registrations rather than one GET+HEAD route: each method gets its own operation id.
     @app.get(

@@ -1,11 +1,13 @@
-"""GET/HEAD of a signed link: 200, 206, 304, 403, 404, 416 and 503 as RFC 9110 says, and a
-body that is either complete or visibly cut (the connection aborted), never short."""
+"""GET/HEAD of a signed link: 200, 206, 304, 403, 404, 416, 502 and 503 as RFC 9110 says,
+within the first-byte deadline, and a body that is either complete or visibly cut (the
+connection aborted), never short."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from .. import links
 from ..store import FileInfo
+from ..streaming.pipeline import ShortPart
 from ..streaming.ranges import (
     RangeNotSatisfiable,
     content_range,
@@ -22,7 +25,8 @@ from ..streaming.ranges import (
     unsatisfied_range,
 )
 from ..streaming.source import RangeStream
-from ..telegram.errors import FileGone, TelegramUnavailable
+from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
+from ..telegram.metadata import clean_media_type
 from .headers import (
     content_disposition,
     etag_of,
@@ -49,25 +53,68 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def resolve_signed(services: Services, message_id: int, sig: str) -> FileInfo | JSONResponse:
-    if not links.verify(message_id, sig, services.secret):
-        return error(403, "invalid or forged link")
-    try:
-        return await services.resolver.get(message_id)
-    except FileGone:
+def unavailable(retry_after: int, message: str = "Telegram is busy, retry later") -> JSONResponse:
+    return error(503, message, {"Retry-After": str(retry_after)})
+
+
+def failure_response(exc: Exception) -> JSONResponse | None:
+    """The answer for a failure before headers, or None when it is not Telegram's (a bug)."""
+    if isinstance(exc, FileGone):
         return error(404, "no such file")
-    except TelegramUnavailable as exc:
-        return error(503, "Telegram is busy, retry later", {"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, TelegramUnavailable):
+        return unavailable(exc.retry_after)
+    if isinstance(exc, UpstreamRejected):
+        log.warning("Telegram rejected a request", extra={"error": str(exc)})
+        return error(502, "Telegram refused the request")
+    return None
+
+
+async def before_deadline(services: Services, work: Callable[[], Awaitable[Response]]) -> Response:
+    """`work` (everything up to the status line), or a 503 once the first-byte deadline is
+    up: a request never hangs in silence, whatever Telegram does."""
+    deadline = services.settings.first_byte_deadline
+    try:
+        async with asyncio.timeout(deadline):
+            return await work()
+    except TimeoutError:
+        services.metrics.deadline_misses.inc()
+        return unavailable(5, f"Telegram did not answer within {deadline:g} s, retry later")
+    except Exception as exc:
+        answer = failure_response(exc)
+        if answer is None:
+            raise
+        return answer
 
 
 async def serve(
     request: Request, services: Services, message_id: int, sig: str, attachment: bool
 ) -> Response:
+    if not links.verify(message_id, sig, services.secret):
+        return error(403, "invalid or forged link")
+    return await before_deadline(
+        services, lambda: _respond(request, services, message_id, attachment)
+    )
+
+
+async def _respond(
+    request: Request, services: Services, message_id: int, attachment: bool
+) -> Response:
     started = time.monotonic()
-    resolved = await resolve_signed(services, message_id, sig)
-    if isinstance(resolved, JSONResponse):
-        return resolved
-    info = resolved
+    info = await services.resolver.get(message_id)
+    try:
+        return await _respond_with(request, services, info, attachment, started)
+    except ShortPart as short:
+        # The file ends before its declared size: learn the real size, answer with it.
+        if short.real_size >= info.size:
+            raise UpstreamRejected(f"message {message_id}: a part came back short") from None
+        fixed = services.resolver.correct_size(info, short.real_size)
+        return await _respond_with(request, services, fixed, attachment, started)
+
+
+async def _respond_with(
+    request: Request, services: Services, info: FileInfo, attachment: bool, started: float
+) -> Response:
+    media_type = clean_media_type(info.mime_type)
     etag, last_modified = etag_of(info), last_modified_of(info)
     headers = {
         "Accept-Ranges": "bytes",
@@ -76,7 +123,7 @@ async def serve(
         "Cache-Control": "private, max-age=3600",
         **file_security_headers(),
         "Content-Disposition": content_disposition(
-            info.file_name, attachment or is_active_content(info.mime_type)
+            info.file_name, attachment or is_active_content(media_type)
         ),
     }
     if if_none_match_matches(request.headers.get("if-none-match"), etag):
@@ -99,7 +146,7 @@ async def serve(
         headers["Content-Range"] = content_range(byte_range, info.size)
     headers["Content-Length"] = str(end - start + 1)
     if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=info.mime_type)
+        return Response(status_code=status, headers=headers, media_type=media_type)
 
     stream = RangeStream(
         cache_key=info.media_id,
@@ -113,14 +160,9 @@ async def serve(
         settings=services.stream_settings,
         live=services.pipeline_tasks,
     )
-    try:
-        await stream.prime()
-    except TelegramUnavailable as exc:
-        return error(503, "Telegram is busy, retry later", {"Retry-After": str(exc.retry_after)})
-    except FileGone:
-        return error(404, "no such file")
+    await stream.prime()
     body = _observed(services, stream, info, start, end, started)
-    return StreamingResponse(body, status_code=status, headers=headers, media_type=info.mime_type)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
 
 
 async def _observed(
@@ -149,6 +191,8 @@ async def _observed(
         raise
     except Exception as exc:
         outcome = "client_closed" if isinstance(exc, OSError) else "aborted"
+        if isinstance(exc, ShortPart) and exc.real_size < info.size:
+            services.resolver.correct_size(info, exc.real_size)  # for the next request
         log.warning(
             "stream aborted after headers",
             extra={"message_id": info.message_id, "error": repr(exc)},

@@ -1,0 +1,77 @@
+"""A bin-channel message's media as a FileInfo, with Telegram's metadata made safe.
+
+MIME types are whatever the sender's app wrote: CR/LF, control characters, a media type
+that is no media type.  Content-Type carries it as it is, so it is cleaned where it enters
+(and again where records stored before this check are served).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyrogram import raw
+
+from ..store import FileInfo
+from .errors import FileGone
+
+_PHOTO_SIZE_ORDER = "sbmxyzwa"
+FALLBACK_TYPE = "application/octet-stream"
+# RFC 9110 media-type: token "/" token, optionally followed by parameters.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"({_TOKEN})/({_TOKEN})")
+
+
+def clean_media_type(value: str | None) -> str:
+    """The bare media type (no parameters), lower-case, or the fallback when it is none."""
+    if not value:
+        return FALLBACK_TYPE
+    base = value.split(";", 1)[0].strip()
+    if len(base) > 127 or not _MEDIA_TYPE.fullmatch(base):
+        return FALLBACK_TYPE
+    return base.lower()
+
+
+def file_info_from_message(message_id: int, message: Any) -> FileInfo:
+    media = getattr(message, "media", None)
+    document = getattr(media, "document", None)
+    photo = getattr(media, "photo", None)
+    if isinstance(document, raw.types.Document):
+        name = ""
+        for attribute in document.attributes:
+            if isinstance(attribute, raw.types.DocumentAttributeFilename):
+                name = attribute.file_name
+        return FileInfo(
+            message_id=message_id,
+            media_id=document.id,
+            access_hash=document.access_hash,
+            file_reference=document.file_reference,
+            dc=document.dc_id,
+            size=max(0, int(document.size)),
+            mime_type=clean_media_type(document.mime_type),
+            # Names stay exact: Content-Disposition carries them percent-encoded (RFC 8187)
+            # and pages escape them, so a CR/LF in a name reaches no header as such.
+            file_name=name or f"file-{message_id}",
+            kind="document",
+            thumb_size="",
+            date=document.date,
+        )
+    if isinstance(photo, raw.types.Photo):
+        sizes = [s for s in photo.sizes if isinstance(s, raw.types.PhotoSize)]
+        if not sizes:
+            raise FileGone(f"message {message_id} has a photo with no downloadable size")
+        best = max(sizes, key=lambda s: (s.size, _PHOTO_SIZE_ORDER.find(s.type)))
+        return FileInfo(
+            message_id=message_id,
+            media_id=photo.id,
+            access_hash=photo.access_hash,
+            file_reference=photo.file_reference,
+            dc=photo.dc_id,
+            size=best.size,
+            mime_type="image/jpeg",
+            file_name=f"photo-{message_id}.jpg",
+            kind="photo",
+            thumb_size=best.type,
+            date=photo.date,
+        )
+    raise FileGone(f"message {message_id} holds no file")
