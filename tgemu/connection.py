@@ -151,6 +151,10 @@ class Connection:
                 packets = codec.feed(b"")
             else:
                 packets = self.codec.feed(data)
+            if self.emu.faults.hung(self.dc):
+                # A hung DC still decodes the stream, so framing (and an obfuscated stream's
+                # cipher) stays in step for when it recovers, but drops every packet unread.
+                continue
             for packet in packets:
                 await self._on_packet(packet)
                 if self.closed:
@@ -360,8 +364,13 @@ class Connection:
             self.disconnect_timer.cancel()
         # ping_delay_disconnect: close if no further ping arrives within `delay` seconds.
         self.disconnect_timer = asyncio.get_running_loop().call_later(
-            max(1, min(delay, 3600)), self.close
+            max(1, min(delay, 3600)), self._ping_timeout
         )
+
+    def _ping_timeout(self) -> None:
+        # A hung DC does nothing at all, closing idle connections included.
+        if not self.emu.faults.hung(self.dc):
+            self.close()
 
     def _future_salts(self, session: MTSession, msg_id: int, num: int) -> FutureSalts:
         now = int(time.time())
@@ -387,10 +396,14 @@ class Connection:
         assert self.key is not None
         ctx = CallContext(emu, self.dc, self.key, session, self, msg_id)
         try:
-            flood = emu.faults.flood_wait_for(name, self.dc)
+            caller = self._caller_id(query)
+            flood = emu.faults.flood_wait_for(name, self.dc, caller)
             if flood is not None:
                 emu.stats.bump(self.dc, "flood_waits")
                 raise RpcError(420, f"FLOOD_WAIT_{flood}")
+            injected = emu.faults.rpc_error_for(name, self.dc, caller)
+            if injected is not None:
+                raise RpcError(*injected)
             registered = REGISTRY.get(type(query))
             if registered is None:
                 emu.stats.unimplemented[name] += 1
@@ -408,6 +421,22 @@ class Connection:
             log.exception("method %s failed", name)
             body = _rpc_error(500, "INTERNAL")
         await self._answer(session, msg_id, body)
+
+    def _caller_id(self, query: Any) -> int | None:
+        """The account a call is made as, for fault rules limited to one account.
+
+        That is the user the auth key is authorized as, except for the calls that authorize
+        a key: a bot login is made as the bot its token names, an import as the user whose
+        authorization it imports.
+        """
+        if isinstance(query, functions.auth.ImportBotAuthorization):
+            bot = self.emu.bot_by_token(query.bot_auth_token)
+            return bot.id if bot is not None else None
+        if isinstance(query, functions.auth.ImportAuthorization):
+            return int(query.id)
+        assert self.key is not None
+        user = self.emu.store.user_of(self.key)
+        return user.id if user is not None else None
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -445,8 +474,10 @@ class Connection:
         loop = asyncio.get_running_loop()
         while True:
             item = await self.queue.get()
+            if self.emu.faults.hung(self.dc):
+                continue  # lost, never framed, so the stream is still in step afterwards
             if isinstance(item, _Raw):
-                await self._write(self._frame(item.payload), None)
+                await self._write(item.payload, None)
                 if item.close_after:
                     await self.writer.drain()
                     self.close()
@@ -484,7 +515,7 @@ class Connection:
                 )
             else:
                 payload = mtcrypto.encrypt_server_message(*payload_args)
-            await self._write(self._frame(payload), key.user_id)
+            await self._write(payload, key.user_id)
 
     def _outgoing(self, session: MTSession, batch: list[_Send]) -> Outgoing:
         messages = []
@@ -507,16 +538,20 @@ class Connection:
         assert self.codec is not None
         return self.codec.frame(payload)
 
-    async def _write(self, frame: bytes, user_id: int | None) -> None:
+    async def _write(self, payload: bytes, user_id: int | None) -> None:
         emu, dc = self.emu, self.dc
-        faults = emu.faults.dcs[dc]
-        await self.bucket.take(len(frame), faults.bandwidth_bps)
+        # Paced by payload size (framing adds a few bytes): the frame is made only once the
+        # pacing is over, so a DC that hangs meanwhile drops it before framing.
+        await self.bucket.take(len(payload), emu.faults.dcs[dc].bandwidth_bps)
         if user_id is not None and emu.faults.account_bandwidth_bps is not None:
             await emu.faults.account_bucket(user_id).take(
-                len(frame), emu.faults.account_bandwidth_bps
+                len(payload), emu.faults.account_bandwidth_bps
             )
-        if self.closed:
+        # Read after the pacing: the faults may have changed while it waited.
+        faults = emu.faults.dcs[dc]
+        if self.closed or faults.hang:
             return
+        frame = self._frame(payload)
         if emu.faults.should_drop(dc):
             self.close()
             return

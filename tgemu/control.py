@@ -19,8 +19,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import tl
 from .faults import FaultsUpdate
-from .media import KINDS, bot_api_file_id, ingest
-from .messaging import StoredMessage, channel_box, markup_json, urls_of, user_box
+from .media import KINDS, bot_api_file_id, find_file, ingest
+from .messaging import (
+    Channel,
+    StoredMessage,
+    bot_api_channel_id,
+    channel_box,
+    markup_json,
+    urls_of,
+    user_box,
+)
 from .server import Emulator
 from .store import BOT_ID_BASE, StoredFile, User
 
@@ -119,6 +127,18 @@ def create_control_app(emu: Emulator) -> FastAPI:
             "file_name": stored.name,
         }
 
+    @app.delete("/files/{file_id}")
+    def delete_file(file_id: str) -> dict[str, Any]:
+        """Storage loses the file: getFile answers FILE_ID_INVALID, messages still name it.
+
+        `file_id` is the numeric id or the Bot-API file_id that POST /files answered.
+        """
+        stored = find_file(emu.store, file_id)
+        if stored is None or stored.gone:
+            raise ControlError(404, f"no file {file_id}")
+        emu.store.delete_file(stored)
+        return {"id": stored.id, "dc_id": stored.dc, "gone": True}
+
     def bot_for(bot_id: int | None) -> User:
         if bot_id is None:
             if not emu.bots:
@@ -208,6 +228,12 @@ def create_control_app(emu: Emulator) -> FastAPI:
             )
         return result
 
+    def channel_for(channel_id: int) -> Channel:
+        channel = emu.messaging.channels.get(bare_channel_id(channel_id))
+        if channel is None:
+            raise ControlError(404, f"no channel {channel_id}")
+        return channel
+
     @app.post("/channels/{channel_id}/documents")
     def channel_post(
         channel_id: int,
@@ -217,11 +243,10 @@ def create_control_app(emu: Emulator) -> FastAPI:
         mime_type: Annotated[str | None, Form()] = None,
         kind: Annotated[str, Form()] = "document",
         caption: Annotated[str, Form(max_length=1024)] = "",
+        declared_size: Annotated[int | None, Form()] = None,
     ) -> dict[str, Any]:
-        channel = emu.messaging.channels.get(bare_channel_id(channel_id))
-        if channel is None:
-            raise ControlError(404, f"no channel {channel_id}")
-        stored = store_upload(file, dc_id, file_name, mime_type, kind)
+        channel = channel_for(channel_id)
+        stored = store_upload(file, dc_id, file_name, mime_type, kind, declared_size)
         messaging = emu.messaging
         msg = messaging.add(
             channel_box(channel.id),
@@ -248,7 +273,13 @@ def create_control_app(emu: Emulator) -> FastAPI:
             "reply_markup": markup_json(msg),
             "file": None
             if stored is None
-            else {"id": stored.id, "dc_id": stored.dc, "size": stored.size, "name": stored.name},
+            else {
+                "id": stored.id,
+                "dc_id": stored.dc,
+                "size": stored.size,
+                "name": stored.name,
+                "gone": stored.gone,
+            },
         }
 
     @app.get("/channels/{channel_id}/messages")
@@ -265,6 +296,33 @@ def create_control_app(emu: Emulator) -> FastAPI:
         if msg is None:
             raise ControlError(404, f"no message {message_id} in channel {channel_id}")
         return channel_message_json(msg)
+
+    @app.delete("/channels/{channel_id}/messages/{message_id}")
+    def delete_channel_message(channel_id: int, message_id: int) -> dict[str, Any]:
+        """An admin deletes the message: getMessages answers messageEmpty, members are told."""
+        channel = channel_for(channel_id)
+        msg = emu.messaging.get(channel_box(channel.id), message_id)
+        if msg is None:
+            raise ControlError(404, f"no message {message_id} in channel {channel_id}")
+        pts = emu.messaging.delete_message(msg)
+        return {"channel_id": bot_api_channel_id(channel.id), "deleted": [message_id], "pts": pts}
+
+    def membership(channel_id: int, user_id: int, member: bool) -> dict[str, Any]:
+        channel = channel_for(channel_id)
+        if user_id not in emu.store.users:
+            raise ControlError(404, f"no user {user_id}")
+        emu.messaging.set_member(channel.id, user_id, member)
+        return {"channel_id": bot_api_channel_id(channel.id), "user_id": user_id, "member": member}
+
+    @app.delete("/channels/{channel_id}/members/{user_id}")
+    def remove_member(channel_id: int, user_id: int) -> dict[str, Any]:
+        """The account leaves the channel: every call naming it answers CHANNEL_PRIVATE."""
+        return membership(channel_id, user_id, member=False)
+
+    @app.put("/channels/{channel_id}/members/{user_id}")
+    def add_member(channel_id: int, user_id: int) -> dict[str, Any]:
+        """The account is (again) an admin of the channel."""
+        return membership(channel_id, user_id, member=True)
 
     @app.get("/stats")
     async def stats() -> dict[str, Any]:
@@ -292,6 +350,9 @@ def create_control_app(emu: Emulator) -> FastAPI:
             raise ControlError(400, _one_line(exc)) from None
         for dc in update.revoke_authorizations or []:
             check_dc(dc)
+        for rule in update.rpc_errors or []:
+            if rule.dc is not None:
+                check_dc(rule.dc)
         faults = emu.faults
         for dc, settings in merged.items():
             was_down = faults.dcs[dc].down
@@ -303,6 +364,8 @@ def create_control_app(emu: Emulator) -> FastAPI:
             faults.account_buckets.clear()
         if update.flood_waits is not None:
             faults.flood_waits.extend(update.flood_waits)
+        if update.rpc_errors is not None:
+            faults.rpc_errors.extend(update.rpc_errors)
         if update.rotate_file_references:
             emu.store.rotate_references()
             faults.reference_rotations += 1

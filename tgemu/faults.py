@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,22 +19,60 @@ class DcFaults(BaseModel):
     drop_probability: float = Field(0.0, ge=0.0, le=1.0)
     drop_after_bytes: int | None = Field(None, gt=0)
     down: bool = False
+    # Accepts connections and reads what arrives, but never answers: a black hole.
+    hang: bool = False
 
 
-class FloodRule(BaseModel):
+class CallRule(BaseModel):
+    """Which calls a rule hits: a TL method, optionally only on one DC or from one account."""
+
     model_config = ConfigDict(extra="forbid")
 
     method: str = Field(min_length=1, max_length=200)
     dc: int | None = None
-    seconds: int = Field(ge=0, le=86_400)
     # How many requests it hits before it is used up; None = every matching request.
     count: int | None = Field(1, ge=1)
+    # The account making the call (see Connection._caller_id); None = any account.
+    user_id: int | None = Field(None, ge=1)
+
+
+class FloodRule(CallRule):
+    seconds: int = Field(ge=0, le=86_400)
+
+
+class RpcErrorRule(CallRule):
+    # rpc_error's error_code is a TL int; Telegram uses negative ones too (-503 Timeout).
+    code: int = Field(ge=-(2**31), le=2**31 - 1)
+    # Telegram's texts are upper-case (FLOOD_PREMIUM_WAIT_3) but not all (-503 "Timeout"):
+    # any printable ASCII without surrounding blanks.
+    message: str = Field(min_length=1, max_length=200, pattern=r"^[!-~]([ -~]*[!-~])?$")
+
+
+_Rule = TypeVar("_Rule", bound=CallRule)
+
+
+def rule_matches(rule: CallRule, method: str, dc: int, user_id: int | None) -> bool:
+    return rule.method == method and rule.dc in (None, dc) and rule.user_id in (None, user_id)
+
+
+def take_rule(rules: list[_Rule], method: str, dc: int, user_id: int | None) -> _Rule | None:
+    """The first rule that hits this call, with one of its uses spent (used up: removed)."""
+    for rule in rules:
+        if rule_matches(rule, method, dc, user_id):
+            if rule.count is not None:
+                rule.count -= 1
+                if rule.count <= 0:
+                    rules.remove(rule)
+            return rule
+    return None
 
 
 class FaultsUpdate(BaseModel):
     """What POST /faults accepts: every key optional, merged into the current settings.
 
     `dcs` maps a DC to a partial DcFaults; unknown keys are rejected when it is merged.
+    `flood_waits` and `rpc_errors` add rules (checked in that order, first match wins); a
+    matching call is answered FLOOD_WAIT_X or that rpc_error instead of being run.
     `rotate_file_references: true` rotates every file reference once, now.
     `revoke_authorizations: [dc, ...]` logs out every auth key on those DCs, so their next
     call answers AUTH_KEY_UNREGISTERED, as when Telegram terminates a session.
@@ -45,6 +83,7 @@ class FaultsUpdate(BaseModel):
     dcs: dict[int, dict[str, Any]] | None = None
     account_bandwidth_bps: int | None = Field(None, gt=0)
     flood_waits: list[FloodRule] | None = None
+    rpc_errors: list[RpcErrorRule] | None = None
     rotate_file_references: bool | None = None
     revoke_authorizations: list[int] | None = None
 
@@ -74,6 +113,7 @@ class Faults:
         self.dcs: dict[int, DcFaults] = {dc: DcFaults() for dc in dc_ids}
         self.account_bandwidth_bps: int | None = None
         self.flood_waits: list[FloodRule] = []
+        self.rpc_errors: list[RpcErrorRule] = []
         self.reference_rotations = 0
         self.account_buckets: dict[int, TokenBucket] = {}
 
@@ -81,6 +121,7 @@ class Faults:
         self.dcs = {dc: DcFaults() for dc in self.dc_ids}
         self.account_bandwidth_bps = None
         self.flood_waits = []
+        self.rpc_errors = []
         self.account_buckets.clear()
 
     def snapshot(self) -> dict[str, Any]:
@@ -88,6 +129,7 @@ class Faults:
             "dcs": {str(dc): faults.model_dump() for dc, faults in self.dcs.items()},
             "account_bandwidth_bps": self.account_bandwidth_bps,
             "flood_waits": [rule.model_dump() for rule in self.flood_waits],
+            "rpc_errors": [rule.model_dump() for rule in self.rpc_errors],
             "rotate_file_references": False,
             "file_reference_rotations": self.reference_rotations,
         }
@@ -101,17 +143,18 @@ class Faults:
             merged[dc] = DcFaults.model_validate({**self.dcs[dc].model_dump(), **patch})
         return merged
 
-    def flood_wait_for(self, method: str, dc: int) -> int | None:
+    def flood_wait_for(self, method: str, dc: int, user_id: int | None = None) -> int | None:
         """Seconds of FLOOD_WAIT that this request gets, consuming one use of the rule."""
-        for rule in self.flood_waits:
-            if rule.method == method and rule.dc in (None, dc):
-                seconds = rule.seconds
-                if rule.count is not None:
-                    rule.count -= 1
-                    if rule.count <= 0:
-                        self.flood_waits.remove(rule)
-                return seconds
-        return None
+        rule = take_rule(self.flood_waits, method, dc, user_id)
+        return None if rule is None else rule.seconds
+
+    def rpc_error_for(self, method: str, dc: int, user_id: int | None) -> tuple[int, str] | None:
+        """(code, message) of the rpc_error this request gets, consuming one use of the rule."""
+        rule = take_rule(self.rpc_errors, method, dc, user_id)
+        return None if rule is None else (rule.code, rule.message)
+
+    def hung(self, dc: int) -> bool:
+        return self.dcs[dc].hang
 
     def should_drop(self, dc: int) -> bool:
         p = self.dcs[dc].drop_probability

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import secrets
+import struct
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -109,3 +110,17 @@ def bot_api_file_id(stored: StoredFile) -> str:
         )
     encoded: str = file_id.encode()
     return encoded
+
+
+def find_file(store: Store, ref: str) -> StoredFile | None:
+    """The file the control API's `ref` names: its numeric id or a Bot-API file_id."""
+    if ref.isdecimal():
+        return store.files.get(int(ref))
+    try:
+        decoded = FileId.decode(ref)
+    except (ValueError, LookupError, struct.error):
+        return None  # not a file_id at all, so it names no file
+    stored = store.files.get(decoded.media_id)
+    if stored is None or stored.access_hash != decoded.access_hash:
+        return None
+    return stored

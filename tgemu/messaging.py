@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS update_log (
     box TEXT NOT NULL, pts INTEGER NOT NULL, kind TEXT NOT NULL, message_id INTEGER NOT NULL,
     PRIMARY KEY (box, pts)
 );
+CREATE TABLE IF NOT EXISTS channel_removed (
+    channel_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (channel_id, user_id)
+);
 """
 
 BIN_CHANNEL_ID = 1_987_654_321
@@ -91,6 +94,16 @@ class StoredMessage:
         return int(self.peer[2:])
 
 
+@dataclass(slots=True)
+class Change:
+    """One entry of a box's update log: what moved its pts."""
+
+    pts: int
+    kind: str  # "new", "edit" or "delete"
+    message_id: int
+    message: StoredMessage | None  # None once the message has been deleted
+
+
 class Messaging:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
@@ -101,6 +114,11 @@ class Messaging:
             for row in self.store.query("SELECT id, access_hash, title, date FROM channels")
         }
         self.bin_channel = self._ensure_channel(BIN_CHANNEL_ID, "tgstream bin")
+        # Every account is an admin of every channel except the (channel, user) pairs here.
+        self.removed: set[tuple[int, int]] = {
+            (row[0], row[1])
+            for row in self.store.query("SELECT channel_id, user_id FROM channel_removed")
+        }
 
     # --- channels -------------------------------------------------------------------------
 
@@ -115,8 +133,26 @@ class Messaging:
             self.channels[channel_id] = channel
         return channel
 
+    def is_member(self, channel_id: int, user_id: int) -> bool:
+        return (channel_id, user_id) not in self.removed
+
+    def set_member(self, channel_id: int, user_id: int, member: bool) -> None:
+        """Remove an account from a channel, or make it an admin there again."""
+        if member:
+            self.removed.discard((channel_id, user_id))
+            self.store.db.execute(
+                "DELETE FROM channel_removed WHERE channel_id = ? AND user_id = ?",
+                (channel_id, user_id),
+            )
+        else:
+            self.removed.add((channel_id, user_id))
+            self.store.db.execute(
+                "INSERT OR IGNORE INTO channel_removed (channel_id, user_id) VALUES (?, ?)",
+                (channel_id, user_id),
+            )
+
     def channel_tl(self, channel: Channel) -> types.Channel:
-        # Every emulated bot administers every channel: it may post and edit.
+        # Every member administers the channel: it may post and edit.
         return types.Channel(
             id=channel.id,
             title=channel.title,
@@ -221,6 +257,28 @@ class Messaging:
         msg.edit_date = int(time.time())
         self._save(msg)
         return self._log(msg.box, "edit", msg.id)
+
+    def delete_message(self, msg: StoredMessage) -> int:
+        """Delete a message for everyone, as an admin does; tell the members."""
+        self.store.db.execute("DELETE FROM messages WHERE box = ? AND id = ?", (msg.box, msg.id))
+        pts = self._log(msg.box, "delete", msg.id)
+        if msg.peer_kind == "c":
+            channel = self.channels[msg.peer_id]
+            update = types.UpdateDeleteChannelMessages(
+                channel_id=channel.id, messages=[msg.id], pts=pts, pts_count=1
+            )
+            body = tl.write(
+                types.Updates(
+                    updates=[update],
+                    users=[],
+                    chats=[self.channel_tl(channel)],
+                    date=int(time.time()),
+                    seq=0,
+                )
+            )
+            for user_id in self.channel_audience(channel.id, sender=None):
+                self.emu.push_updates(user_id, body)
+        return pts
 
     def add(
         self,
@@ -420,7 +478,7 @@ class Messaging:
         if msg.box.startswith("u:"):
             recipients = [] if msg.out else [int(msg.box[2:])]
         else:
-            recipients = [bot.id for bot in self.emu.bots if bot.id != msg.from_id]
+            recipients = self.channel_audience(msg.peer_id, sender=msg.from_id)
         for user_id in recipients:
             user = self.store.users.get(user_id)
             if user is None:
@@ -428,20 +486,24 @@ class Messaging:
             body = tl.write(self.updates_tl(msg, pts, edited, user))
             self.emu.push_updates(user_id, body)
 
-    def difference(
-        self, box: str, after_pts: int, limit: int = 1000
-    ) -> list[tuple[int, str, StoredMessage]]:
+    def channel_audience(self, channel_id: int, sender: int | None) -> list[int]:
+        """The bots that get a channel's updates: its members, but not the one who acted."""
+        return [
+            bot.id
+            for bot in self.emu.bots
+            if bot.id != sender and self.is_member(channel_id, bot.id)
+        ]
+
+    def difference(self, box: str, after_pts: int, limit: int = 1000) -> list[Change]:
         rows = self.store.query(
             "SELECT pts, kind, message_id FROM update_log WHERE box = ? AND pts > ? "
             "ORDER BY pts LIMIT ?",
             (box, after_pts, limit),
         )
-        found = []
-        for pts, kind, message_id in rows:
-            msg = self.get(box, message_id)
-            if msg is not None:
-                found.append((pts, kind, msg))
-        return found
+        return [
+            Change(pts, kind, message_id, self.get(box, message_id))
+            for pts, kind, message_id in rows
+        ]
 
 
 def _blob(value: Any) -> bytes | None:

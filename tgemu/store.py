@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, dc INTEGER NOT NULL, access_hash INTEGER NOT NULL,
     file_reference BLOB NOT NULL, size INTEGER NOT NULL, mime_type TEXT NOT NULL,
     name TEXT NOT NULL, kind TEXT NOT NULL, date INTEGER NOT NULL, path TEXT NOT NULL,
-    width INTEGER, height INTEGER, duration REAL
+    width INTEGER, height INTEGER, duration REAL, gone INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -86,6 +86,8 @@ class StoredFile:
     width: int | None = None
     height: int | None = None
     duration: float | None = None
+    # Deleted from storage: its description lives on in messages, its bytes are gone.
+    gone: bool = False
 
 
 @dataclass
@@ -105,6 +107,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        if "gone" not in {row[1] for row in self.db.execute("PRAGMA table_info(files)")}:
+            # State dirs made before files could be deleted lack the column.
+            self.db.execute("ALTER TABLE files ADD COLUMN gone INTEGER NOT NULL DEFAULT 0")
         for row in self.db.execute("SELECT key_id, dc, auth_key, user_id, created FROM auth_keys"):
             key_id = from_sql_u64(row[0])
             self.keys[key_id] = AuthKey(key_id, row[1], bytes(row[2]), row[3], row[4])
@@ -117,9 +122,11 @@ class Store:
             )
         for row in self.db.execute(
             "SELECT id, dc, access_hash, file_reference, size, mime_type, name, kind, date, path, "
-            "width, height, duration FROM files"
+            "width, height, duration, gone FROM files"
         ):
-            self.files[row[0]] = StoredFile(row[0], row[1], row[2], bytes(row[3]), *row[4:])
+            stored = StoredFile(row[0], row[1], row[2], bytes(row[3]), *row[4:13])
+            stored.gone = bool(row[13])
+            self.files[stored.id] = stored
 
     def close(self) -> None:
         self.db.close()
@@ -244,8 +251,8 @@ class Store:
         self.files[stored.id] = stored
         self.db.execute(
             "INSERT OR REPLACE INTO files (id, dc, access_hash, file_reference, size, mime_type, "
-            "name, kind, date, path, width, height, duration) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "name, kind, date, path, width, height, duration, gone) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 stored.id,
                 stored.dc,
@@ -260,8 +267,15 @@ class Store:
                 stored.width,
                 stored.height,
                 stored.duration,
+                int(stored.gone),
             ),
         )
+
+    def delete_file(self, stored: StoredFile) -> None:
+        """Lose a file's bytes, as when storage loses a document; messages keep naming it."""
+        stored.gone = True
+        self.db.execute("UPDATE files SET gone = 1 WHERE id = ?", (stored.id,))
+        Path(stored.path).unlink(missing_ok=True)
 
     def rotate_references(self) -> int:
         """Give every file a new file_reference; the old ones stop working."""

@@ -27,11 +27,19 @@ def resolve_peer(ctx: CallContext, peer: Any) -> tuple[str, User | Channel]:
 
 
 def resolve_channel(ctx: CallContext, peer: Any) -> Channel:
-    ctx.require_user()
-    channel = ctx.emu.messaging.channels.get(getattr(peer, "channel_id", -1))
-    # A member may name a channel with access_hash 0; every emulated bot is a member.
+    """The channel an InputChannel/InputPeerChannel names, if the caller is a member.
+
+    Every call that names a channel comes through here, so an account removed from it gets
+    CHANNEL_PRIVATE for all of them (reading, sending, copying, forwarding, editing).
+    """
+    me = ctx.require_user()
+    messaging = ctx.emu.messaging
+    channel = messaging.channels.get(getattr(peer, "channel_id", -1))
+    # A member may name a channel with access_hash 0.
     if channel is None or getattr(peer, "access_hash", None) not in (channel.access_hash, 0):
         raise RpcError(400, "CHANNEL_INVALID")
+    if not messaging.is_member(channel.id, me.id):
+        raise RpcError(400, "CHANNEL_PRIVATE")
     return channel
 
 

@@ -114,7 +114,7 @@ def _input_file(ctx: CallContext, media: Any) -> StoredFile:
         # Uploading is not emulated: files enter through the control API.
         raise RpcError(400, "MEDIA_INVALID")
     stored = ctx.emu.store.files.get(getattr(ref, "id", -1))
-    if stored is None or stored.access_hash != getattr(ref, "access_hash", None):
+    if stored is None or stored.gone or stored.access_hash != getattr(ref, "access_hash", None):
         raise RpcError(400, "MEDIA_INVALID")
     if (stored.kind == "photo") != want_photo:
         raise RpcError(400, "MEDIA_INVALID")

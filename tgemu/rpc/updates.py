@@ -34,15 +34,21 @@ async def get_difference(ctx: CallContext, query: Any) -> Any:
     entries = messaging.difference(box, query.pts, _DIFFERENCE_LIMIT)
     if not entries:
         return types.updates.DifferenceEmpty(date=int(time.time()), seq=0)
-    # A bot is not told about its own messages, but they still move its pts.
-    new = [msg for _, kind, msg in entries if kind == "new" and not msg.out]
-    edits = [(pts, msg) for pts, kind, msg in entries if kind == "edit"]
+    # A bot is not told about its own messages, but they still move its pts; neither are
+    # messages deleted since (their deletion is).
+    new = [c.message for c in entries if c.kind == "new" and c.message and not c.message.out]
+    edits = [(c.pts, c.message) for c in entries if c.kind == "edit" and c.message]
     users, chats = messaging.peers_of(new + [m for _, m in edits], me)
-    other = [
+    other: list[Any] = [
         types.UpdateEditMessage(message=messaging.message_tl(msg), pts=pts, pts_count=1)
         for pts, msg in edits
     ]
-    last_pts = entries[-1][0]
+    other += [
+        types.UpdateDeleteMessages(messages=[c.message_id], pts=c.pts, pts_count=1)
+        for c in entries
+        if c.kind == "delete"
+    ]
+    last_pts = entries[-1].pts
     new_messages = [messaging.message_tl(msg) for msg in new]
     if last_pts < messaging.pts(box):
         return types.updates.DifferenceSlice(
@@ -74,19 +80,29 @@ async def get_channel_difference(ctx: CallContext, query: Any) -> Any:
     current = messaging.pts(box)
     if not entries:
         return types.updates.ChannelDifferenceEmpty(pts=current, final=True)
-    new = [msg for _, kind, msg in entries if kind == "new" and msg.from_id != me.id]
-    edits = [(pts, msg) for pts, kind, msg in entries if kind == "edit"]
+    new = [
+        c.message for c in entries if c.kind == "new" and c.message and c.message.from_id != me.id
+    ]
+    edits = [(c.pts, c.message) for c in entries if c.kind == "edit" and c.message]
     users, chats = messaging.peers_of(new + [m for _, m in edits], me)
     if not any(c.id == channel.id for c in chats):
         chats.append(messaging.channel_tl(channel))
-    last_pts = entries[-1][0]
+    other: list[Any] = [
+        types.UpdateEditChannelMessage(message=messaging.message_tl(msg), pts=pts, pts_count=1)
+        for pts, msg in edits
+    ]
+    other += [
+        types.UpdateDeleteChannelMessages(
+            channel_id=channel.id, messages=[c.message_id], pts=c.pts, pts_count=1
+        )
+        for c in entries
+        if c.kind == "delete"
+    ]
+    last_pts = entries[-1].pts
     return types.updates.ChannelDifference(
         pts=last_pts,
         new_messages=[messaging.message_tl(msg) for msg in new],
-        other_updates=[
-            types.UpdateEditChannelMessage(message=messaging.message_tl(msg), pts=pts, pts_count=1)
-            for pts, msg in edits
-        ],
+        other_updates=other,
         chats=chats,
         users=users,
         final=last_pts >= current,

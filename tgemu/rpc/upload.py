@@ -56,7 +56,8 @@ def locate(ctx: CallContext, location: Any) -> StoredFile:
     else:
         raise RpcError(400, "LOCATION_INVALID")
     stored = ctx.emu.store.files.get(location.id)
-    if stored is None or stored.access_hash != location.access_hash:
+    # A deleted file is answered like one that never existed, on every DC (no migrate).
+    if stored is None or stored.gone or stored.access_hash != location.access_hash:
         raise RpcError(400, "FILE_ID_INVALID")
     if (stored.kind == "photo") != want_photo:
         raise RpcError(400, "LOCATION_INVALID")
