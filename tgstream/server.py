@@ -42,15 +42,17 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 class _Lifecycle:
-    """SIGINT/SIGTERM before serving abort the start-up; while serving, uvicorn drains the
-    in-flight responses and re-raises the signal when done, which then means nothing."""
+    """SIGINT/SIGTERM before the HTTP server exists abort the start-up; once it exists, they
+    ask it to drain and stop (uvicorn also re-raises the signal it handled itself when it is
+    done, which then means nothing more)."""
 
-    serving_finished = False
+    server: uvicorn.Server | None = None
 
     @classmethod
     def on_signal(cls, signum: int, frame: object) -> None:
-        if not cls.serving_finished:
+        if cls.server is None:
             raise KeyboardInterrupt
+        cls.server.should_exit = True
 
 
 async def run(settings: Settings) -> int:
@@ -80,6 +82,7 @@ async def run(settings: Settings) -> int:
                 "public_url": settings.public_url,
             },
         )
+        _Lifecycle.server = server
         services.start()
         serving = asyncio.create_task(server.serve())
         failed = asyncio.create_task(services.failed.wait())
@@ -91,7 +94,6 @@ async def run(settings: Settings) -> int:
             return 2
         failed.cancel()
         await serving
-        _Lifecycle.serving_finished = True
         return 0
     finally:
         await services.stop()

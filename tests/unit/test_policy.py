@@ -1,6 +1,6 @@
 """The failure policy as a table: every error the method pages on core.telegram.org list for
 the calls tgstream makes, plus floods, key trouble, timeouts, lost connections and unknown
-errors, each with the one action it gets.  The end-to-end tests (tests/e2e/test_unhappy.py)
+errors, each with the one action it gets.  The end-to-end tests (tests/e2e/test_unhappy_paths.py)
 inject the same errors through the emulator and check what a viewer sees."""
 
 from __future__ import annotations

@@ -19,19 +19,21 @@ Fetch = Callable[[Part], Coroutine[Any, Any, bytes]]
 
 class ShortPart(Exception):
     """Telegram returned fewer bytes than the plan needs: the file is shorter than its
-    declared size.  A reply shorter than its limit marks the end of the file, so the real
-    size is known: `real_size`."""
+    declared size.  A reply shorter than its limit marks the end of the file, so the file
+    ends at `real_size`: exactly when the reply held some bytes or followed a full part
+    (`exact`), at most there when an empty reply is all we know."""
 
-    def __init__(self, part: Part, got: int) -> None:
+    def __init__(self, part: Part, got: int, exact: bool) -> None:
         super().__init__(f"part at {part.offset} gave {got} bytes, {part.skip + part.take} needed")
         self.real_size = part.offset + got
+        self.exact = exact or got > 0 or part.offset == 0
 
 
-def checked_slice(part: Part, data: bytes) -> bytes:
+def checked_slice(part: Part, data: bytes, after_full_part: bool = True) -> bytes:
     """The viewer's slice of a part's reply; ShortPart when the reply does not cover it."""
     piece = data[part.skip : part.skip + part.take]
     if len(piece) != part.take:
-        raise ShortPart(part, len(data))
+        raise ShortPart(part, len(data), exact=after_full_part)
     return piece
 
 

@@ -58,7 +58,8 @@ class RangeStream:
         if self.parts:
             first = self.parts[0]
             data = await self._part(first, urgent=True)
-            self.first = checked_slice(first, data)
+            # Nothing came before this part: an empty reply only bounds the end.
+            self.first = checked_slice(first, data, after_full_part=False)
 
     async def body(self) -> AsyncIterator[bytes]:
         rest = self.parts
@@ -67,3 +68,24 @@ class RangeStream:
             rest = self.parts[1:]
         async for piece in ordered_parts(rest, self._part, self.in_flight, self.live):
             yield piece
+
+
+PROBE_BLOCK = 4096
+
+
+async def find_end(fetch: FetchPart, upper: int) -> int:
+    """Where a file really ends, known only to be at or before `upper` (an empty reply came
+    there): a binary search over 4 KiB blocks, about log2(upper / 4 KiB) small requests,
+    paid once per file, since the size found replaces the declared one."""
+    low, high = 0, upper  # the end lies in [low, high]; low stays block-aligned
+    while low < high:
+        middle = (low + high) // 2
+        middle -= middle % PROBE_BLOCK
+        got = len(await fetch(middle, PROBE_BLOCK, False, True))
+        if got == PROBE_BLOCK:
+            low = middle + PROBE_BLOCK
+        elif got > 0:
+            return middle + got
+        else:
+            high = middle
+    return low

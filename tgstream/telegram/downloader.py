@@ -79,17 +79,18 @@ class Downloader:
         self.part_timeout = part_timeout
         self.inflight = 0
 
-    def _usable(self, worker: BotWorker, dc: int) -> bool:
-        if not worker.bot.ready or self.flood.blocked_for(worker.bot.bot_id, GET_FILE) > 0:
-            return False
-        if worker.registry.warm(dc):
-            return True
-        # A cold DC needs an export and an import: a bot benched on either cannot get there.
+    def _wait_for(self, worker: BotWorker, dc: int) -> float:
+        """Seconds until this bot may fetch from the DC (0: now)."""
         bot_id = worker.bot.bot_id
-        return all(
-            self.flood.blocked_for(bot_id, method) <= self.flood.threshold
-            for method in (EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION)
-        )
+        wait = self.flood.blocked_for(bot_id, GET_FILE)
+        if not worker.registry.warm(dc):
+            # A cold DC needs an export and an import: a bot benched on either waits too.
+            for method in (EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION):
+                wait = max(wait, self.flood.blocked_for(bot_id, method))
+        return wait
+
+    def _usable(self, worker: BotWorker, dc: int) -> bool:
+        return worker.bot.ready and self._wait_for(worker, dc) <= 0
 
     def choose(self, dc: int, exclude: BotWorker | None = None) -> BotWorker | None:
         """Least loaded usable bot, a warm session on the DC breaking ties."""
@@ -110,14 +111,7 @@ class Downloader:
                     "no bot is signed in: " + "; ".join(w.bot.state for w in self.workers),
                     min(w.bot.retry_after for w in self.workers),
                 )
-            wait = min(self.flood.blocked_for(w.bot.bot_id, GET_FILE) for w in ready)
-            if wait <= 0:
-                # Every bot is benched on export/import for this DC: that wait is the answer.
-                wait = min(
-                    self.flood.blocked_for(w.bot.bot_id, m)
-                    for w in ready
-                    for m in (EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION)
-                )
+            wait = min(self._wait_for(w, dc) for w in ready)
             if wait > self.flood.threshold:
                 raise FloodWaitTooLong(f"every bot is in a flood wait for {wait:.0f} s", wait)
             await asyncio.sleep(max(wait, 0.05))

@@ -24,7 +24,7 @@ from ..streaming.ranges import (
     parse_range,
     unsatisfied_range,
 )
-from ..streaming.source import RangeStream
+from ..streaming.source import FetchPart, RangeStream, find_end
 from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
 from ..telegram.metadata import clean_media_type
 from .headers import (
@@ -107,7 +107,10 @@ async def _respond(
         # The file ends before its declared size: learn the real size, answer with it.
         if short.real_size >= info.size:
             raise UpstreamRejected(f"message {message_id}: a part came back short") from None
-        fixed = services.resolver.correct_size(info, short.real_size)
+        real_size = short.real_size
+        if not short.exact:
+            real_size = await find_end(_fetcher(services, info), real_size)
+        fixed = services.resolver.correct_size(info, real_size)
         return await _respond_with(request, services, fixed, attachment, started)
 
 
@@ -150,9 +153,7 @@ async def _respond_with(
 
     stream = RangeStream(
         cache_key=info.media_id,
-        fetch=lambda offset, limit, precise, urgent: services.downloader.fetch(
-            info, offset, limit, precise, urgent
-        ),
+        fetch=_fetcher(services, info),
         cache=services.cache,
         start=start,
         end=end,
@@ -163,6 +164,13 @@ async def _respond_with(
     await stream.prime()
     body = _observed(services, stream, info, start, end, started)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)
+
+
+def _fetcher(services: Services, info: FileInfo) -> FetchPart:
+    def fetch(offset: int, limit: int, precise: bool, urgent: bool) -> Awaitable[bytes]:
+        return services.downloader.fetch(info, offset, limit, precise, urgent)
+
+    return fetch
 
 
 async def _observed(
@@ -191,7 +199,7 @@ async def _observed(
         raise
     except Exception as exc:
         outcome = "client_closed" if isinstance(exc, OSError) else "aborted"
-        if isinstance(exc, ShortPart) and exc.real_size < info.size:
+        if isinstance(exc, ShortPart) and exc.exact and exc.real_size < info.size:
             services.resolver.correct_size(info, exc.real_size)  # for the next request
         log.warning(
             "stream aborted after headers",
