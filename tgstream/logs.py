@@ -37,6 +37,40 @@ class Redactor(logging.Filter):
         return True
 
 
+class RateLimit(logging.Filter):
+    """At most `burst` warnings or errors of one kind (logger and message) per `window`
+    seconds; the rest are counted, and the next one let through says how many were
+    dropped.  A storm (a flood wait on every part, a DC down under load) then costs a few
+    lines, not a full disk."""
+
+    def __init__(self, burst: int = 10, window: float = 10.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        # (logger, message) -> [window start, lines let through, lines dropped]
+        self.seen: dict[tuple[str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        entry = self.seen.get(key)
+        if entry is None or now - entry[0] >= self.window:
+            dropped = int(entry[2]) if entry is not None else 0
+            if len(self.seen) > 1000:
+                self.seen.clear()  # bounded, whatever the variety of messages
+            self.seen[key] = [now, 1, 0]
+            if dropped:
+                record.suppressed = dropped
+            return True
+        if entry[1] < self.burst:
+            entry[1] += 1
+            return True
+        entry[2] += 1
+        return False
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -75,6 +109,7 @@ def setup(level: str, as_json: bool, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     handler.addFilter(Redactor(secrets))
+    handler.addFilter(RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
