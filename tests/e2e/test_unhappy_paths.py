@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import new_server
+from tests.e2e.test_bot_flow import replies_to
 from tests.support.processes import EmulatorProcess, ServerProcess
 from tests.support.transfers import assert_exact_or_aborted, read_while, sha
 
@@ -155,6 +156,52 @@ def test_a_flooded_extra_bot_never_holds_up_the_main_one(
     assert status["ready"] is False
     assert any("FLOOD_WAIT on sign-in" in r and str(extra_bot) in r for r in status["not_ready"])
     assert_exact(get(server.link(message_id)), data)
+
+
+def test_telegram_unreachable_at_start(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    """The bot's home DC refuses connections: the server still listens, says why it is not
+    ready, answers links 503 at once, and signs in once the DC is back."""
+    data, message_id = post(emulator, 100_000)
+    emulator.faults(dcs={"2": {"down": True}})
+    server = ServerProcess(emulator, tmp_path / "offline", tmp_path / "offline.log")
+    server.session_dir.mkdir()
+    server_factory.append(server)
+    try:
+        server.start(wait_ready=False)
+        until(lambda: "cannot reach Telegram" in " ".join(server.status()["not_ready"]), 60)
+        response, seconds = timed(lambda: get(server.link(message_id)))
+        assert_unavailable(response)
+        assert seconds < 5
+    finally:
+        emulator.faults(dcs={"2": {"down": False}})
+    until(lambda: server.status()["ready"], 45, step=0.5)
+    assert_exact(get(server.link(message_id)), data)
+    assert emulator.dc_stats(2)["bot_signins"] == 1
+    assert "Traceback" not in server.logs()
+
+
+def test_the_bots_own_calls_refused(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    """A copy into the bin channel refused (the bot lost the channel): the user is told, no
+    traceback.  A reply refused (the user blocked the bot): given up after one log line."""
+    server = new_server(server_factory, emulator, tmp_path, "bot-refused")
+    refused_copy = {"method": "messages.sendMedia", "code": 400, "message": "CHANNEL_PRIVATE"}
+    emulator.faults(rpc_errors=[refused_copy])
+    emulator.post_file("/users/8301/documents", os.urandom(50_000), FILE_DC, "lost.bin")
+    (reply,) = replies_to(emulator, 8301, 1)
+    assert "could not store your file" in reply["text"]
+    assert not reply["urls"]
+
+    blocked = {"method": "messages.sendMessage", "code": 403, "message": "USER_IS_BLOCKED"}
+    emulator.faults(rpc_errors=[blocked])
+    httpx.post(f"{emulator.url}/users/8302/messages", json={"text": "/start"}).raise_for_status()
+    until(lambda: emulator.faults()["rpc_errors"] == [], 30)
+    until(lambda: "USER_IS_BLOCKED" in server.logs(), 10)
+    assert httpx.get(f"{emulator.url}/users/8302/messages").json() == []
+    assert "Traceback" not in server.logs()
 
 
 # --- flood waits while streaming --------------------------------------------------------

@@ -38,7 +38,7 @@ async def honour_bench(flood: FloodPolicy, bot_id: int, method: str) -> None:
         await asyncio.sleep(wait)
 
 
-def terminal(decision: Decision, method: str, bot_id: int) -> Exception:
+def terminal(decision: Decision, outcome: Outcome, method: str, bot_id: int) -> Exception:
     """The exception that ends a call on a decision no retry can serve."""
     what = f"bot {bot_id}: {method}: {decision.reason}"
     if decision.action is Action.NOT_FOUND:
@@ -49,7 +49,7 @@ def terminal(decision: Decision, method: str, bot_id: int) -> Exception:
         return BotRefused(what)
     if decision.action is Action.FAIL_OVER:
         return FailOver(what, decision.seconds)
-    if decision.reason.startswith(("FLOOD_", "SLOWMODE_")):
+    if outcome.code == 420:
         return FloodWaitTooLong(what, decision.seconds)
     return TelegramUnavailable(what, decision.seconds)
 
@@ -85,7 +85,7 @@ async def call(
         if decision.action is Action.RETRY:
             await asyncio.sleep(decision.seconds)
             continue
-        raise terminal(decision, method, bot_id)
+        raise terminal(decision, outcome, method, bot_id)
 
 
 def note(method: str, bot_id: int, outcome: Outcome, decision: Decision) -> None:

@@ -172,7 +172,7 @@ class Downloader:
                     self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
                 if action is Action.NOT_FOUND:
                     self.resolver.forget(info)
-                raise terminal(decision, GET_FILE, worker.bot.bot_id)
+                raise terminal(decision, outcome, GET_FILE, worker.bot.bot_id)
 
     async def _fetch_with(
         self,

@@ -25,10 +25,10 @@ from pyrogram import raw
 from ..store import FileInfo, Store
 from . import calls
 from .bots import BotClient
-from .errors import FileGone, TelegramUnavailable
+from .errors import FileGone, TelegramUnavailable, UpstreamRejected
 from .flood import FloodPolicy
 from .metadata import file_info_from_message
-from .policy import CHANNEL_ERRORS, GET_MESSAGES, Decision, Outcome
+from .policy import CHANNEL_ERRORS, GET_MESSAGES, Outcome
 
 log = logging.getLogger("tgstream.telegram.resolver")
 
@@ -87,7 +87,7 @@ class FileResolver:
             self.rechecks += 1
             try:
                 return await self._fetch_once(message_id)
-            except TelegramUnavailable as exc:
+            except (TelegramUnavailable, UpstreamRejected) as exc:
                 # Not knowing is no reason to refuse a viewer: the record stays until
                 # Telegram can answer.
                 log.info("recheck postponed", extra={"message_id": message_id, "why": str(exc)})
@@ -172,18 +172,18 @@ class FileResolver:
         last: TelegramUnavailable | None = None
         for position, bot in enumerate(candidates):
             others = candidates[position + 1 :]
+            # The closures are only called while this iteration awaits the call.
             try:
                 result = await calls.call(
                     GET_MESSAGES,
                     bot.bot_id,
-                    lambda bot=bot: self._get_message(bot, message_id),  # type: ignore[misc]
+                    lambda: self._get_message(bot, message_id),  # noqa: B023
                     self.flood,
-                    other_bot=lambda others=others: any(  # type: ignore[misc]
-                        self.flood.blocked_for(o.bot_id, GET_MESSAGES) <= 0 for o in others
+                    other_bot=lambda: any(
+                        self.flood.blocked_for(o.bot_id, GET_MESSAGES) <= 0
+                        for o in others  # noqa: B023
                     ),
-                    observe=lambda outcome, decision, bot=bot: self._observe(  # type: ignore[misc]
-                        bot, outcome, decision
-                    ),
+                    observe=lambda outcome, decision: self._observe(bot, outcome),  # noqa: B023
                 )
             except calls.FailOver as exc:
                 last = exc
@@ -245,7 +245,7 @@ class FileResolver:
 
     # --- the bin channel's readers ----------------------------------------------------------
 
-    def _observe(self, bot: BotClient, outcome: Outcome, decision: Decision) -> None:
+    def _observe(self, bot: BotClient, outcome: Outcome) -> None:
         if outcome.name not in CHANNEL_ERRORS:
             return
         self._channels.pop(bot.bot_id, None)

@@ -60,9 +60,7 @@ async def keep_signing_in(
                 return
         failures += 1
         decision = decide(SIGN_IN, outcome, Situation(flood.threshold))
-        if decision.action in (Action.SLEEP, Action.UNAVAILABLE, Action.FAIL_OVER) and (
-            outcome.code == 420
-        ):
+        if outcome.code == 420:
             flood.bench(bot.bot_id, SIGN_IN, decision.seconds)
             continue
         if decision.action in (Action.DISABLE_BOT, Action.ABORT, Action.NOT_FOUND):
