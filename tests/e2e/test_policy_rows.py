@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,40 @@ def get(server: ServerProcess, message_id: int) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - started
 
 
+@dataclass
+class Played:
+    server: ServerProcess
+    response: httpx.Response
+    message_id: int
+    data: bytes
+
+
+Play = Callable[..., Played]
+
+
+@pytest.fixture
+def play(
+    emulator: EmulatorProcess,
+    server_factory: list[ServerProcess],
+    tmp_path: Path,
+    source: tuple[bytes, int],
+) -> Play:
+    """A row on a server of its own: inject the error, make the first request, check the
+    answer the row promises and that the injected error was really met."""
+
+    def run(row: Row, dc: int | None = None, **env: str) -> Played:
+        data, message_id = source
+        server = new_server(server_factory, emulator, tmp_path, "row", **env)
+        emulator.faults(rpc_errors=[rule(row, **({"dc": dc} if dc else {}))])
+        response, seconds = get(server, message_id)
+        assert_answer(response, seconds, row, data)
+        if row.count is not None:
+            assert emulator.faults()["rpc_errors"] == [], "the injected error was never met"
+        return Played(server, response, message_id, data)
+
+    return run
+
+
 def assert_answer(response: httpx.Response, seconds: float, row: Row, data: bytes) -> None:
     assert response.status_code == row.status, (row, response.text[:300])
     assert seconds < PROMPT, f"{row}: answered after {seconds:.1f} s"
@@ -93,22 +128,10 @@ GET_FILE_ROWS = [
 
 
 @pytest.mark.parametrize("row", GET_FILE_ROWS, ids=lambda r: f"{r.message}x{r.count or 'all'}")
-def test_get_file_rows(
-    emulator: EmulatorProcess,
-    server_factory: list[ServerProcess],
-    tmp_path: Path,
-    source: tuple[bytes, int],
-    row: Row,
-) -> None:
-    data, message_id = source
-    server = new_server(server_factory, emulator, tmp_path, "row", CACHE_SIZE_MB="0")
-    emulator.faults(rpc_errors=[rule(row, dc=FILE_DC)])
-    response, seconds = get(server, message_id)
-    assert_answer(response, seconds, row, data)
+def test_get_file_rows(emulator: EmulatorProcess, play: Play, row: Row) -> None:
+    played = play(row, dc=FILE_DC, CACHE_SIZE_MB="0")
+    server, response = played.server, played.response
     stats = emulator.stats()
-    assert stats["methods"].get("upload.getFile", 0) >= 1
-    if row.count is not None:
-        assert emulator.faults()["rpc_errors"] == [], "the injected error was never hit"
     if row.message == "AUTH_KEY_UNREGISTERED":
         # The refused key is dropped: a new one is made on DC 4 and authorized by import.
         assert stats["dcs"][str(FILE_DC)]["auth_keys_created"] == 2
@@ -117,8 +140,8 @@ def test_get_file_rows(
         assert int(response.headers["retry-after"]) >= 100
     if row.status == 200:
         # Whole again: the next request is served without the fault.
-        again, _ = get(server, message_id)
-        assert again.status_code == 200 and sha(again.content) == sha(data)
+        again, _ = get(server, played.message_id)
+        assert again.status_code == 200 and sha(again.content) == sha(played.data)
     assert "Traceback" not in server.logs()
 
 
@@ -134,25 +157,14 @@ GET_MESSAGES_ROWS = [
 
 
 @pytest.mark.parametrize("row", GET_MESSAGES_ROWS, ids=lambda r: f"{r.message}x{r.count or 'all'}")
-def test_get_messages_rows(
-    emulator: EmulatorProcess,
-    server_factory: list[ServerProcess],
-    tmp_path: Path,
-    source: tuple[bytes, int],
-    row: Row,
-) -> None:
-    data, message_id = source
-    server = new_server(server_factory, emulator, tmp_path, "row")
-    emulator.faults(rpc_errors=[rule(row)])
-    response, seconds = get(server, message_id)
-    assert_answer(response, seconds, row, data)
-    if row.count is not None:
-        assert emulator.faults()["rpc_errors"] == []
+def test_get_messages_rows(emulator: EmulatorProcess, play: Play, row: Row) -> None:
+    played = play(row)
+    server, response = played.server, played.response
     if row.message == "FLOOD_WAIT_120":
         assert int(response.headers["retry-after"]) >= 100
         # The bench is honoured: asking again costs Telegram nothing and answers at once.
         calls = emulator.stats()["methods"].get("channels.getMessages", 0)
-        again, seconds = get(server, message_id)
+        again, seconds = get(server, played.message_id)
         assert again.status_code == 503 and seconds < PROMPT
         assert emulator.stats()["methods"].get("channels.getMessages", 0) == calls
     assert "Traceback" not in server.logs()
@@ -170,20 +182,10 @@ AUTHORIZATION_ROWS = [
 
 
 @pytest.mark.parametrize("row", AUTHORIZATION_ROWS, ids=lambda r: f"{r.method}-{r.message}")
-def test_authorization_rows(
-    emulator: EmulatorProcess,
-    server_factory: list[ServerProcess],
-    tmp_path: Path,
-    source: tuple[bytes, int],
-    row: Row,
-) -> None:
+def test_authorization_rows(emulator: EmulatorProcess, play: Play, row: Row) -> None:
     """The first stream from DC 4 needs an export on DC 2 and an import on DC 4."""
-    data, message_id = source
-    server = new_server(server_factory, emulator, tmp_path, "row")
-    emulator.faults(rpc_errors=[rule(row)])
-    response, seconds = get(server, message_id)
-    assert_answer(response, seconds, row, data)
-    assert emulator.faults()["rpc_errors"] == []
+    played = play(row)
+    server, response = played.server, played.response
     imports = emulator.dc_stats(FILE_DC)["auth_imports"]
     assert imports == (1 if row.status == 200 else 0)
     if row.code == 420 and row.status == 503:
@@ -193,7 +195,7 @@ def test_authorization_rows(
         calls = emulator.stats()["methods"].get(row.method, 0)
         server.stop()
         server.start()
-        response, _ = get(server, message_id)
+        response, _ = get(server, played.message_id)
         assert response.status_code == 503 and int(response.headers["retry-after"]) > 1000
         assert emulator.stats()["methods"].get(row.method, 0) == calls
     assert "Traceback" not in server.logs()

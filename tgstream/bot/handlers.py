@@ -18,8 +18,8 @@ from pyrogram.types import (
 
 from .. import links
 from ..config import Settings
-from ..telegram.outcomes import outcome_of
-from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Situation, decide
+from ..telegram.outcomes import attempt
+from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Outcome, Situation, decide
 from .replies import HELP, REFUSED, STORE_FAILED, UNSUPPORTED, links_text
 
 log = logging.getLogger("tgstream.bot")
@@ -39,16 +39,13 @@ class Undelivered(Exception):
 async def patiently(call: Callable[[], Awaitable[_T]], method: str = SEND_MESSAGE) -> _T:
     """Run one of the bot's own calls under the failure policy: waits and transient
     failures are waited out, anything else gives up with one log line."""
-    attempt = 0
+    failures = 0
     while True:
-        try:
-            return await call()
-        except Exception as exc:
-            outcome = outcome_of(exc)
-            if outcome is None:
-                raise
-        attempt += 1
-        decision = decide(method, outcome, Situation(REPLY_PATIENCE, attempt=attempt))
+        outcome = await attempt(call)
+        if not isinstance(outcome, Outcome):
+            return outcome
+        failures += 1
+        decision = decide(method, outcome, Situation(REPLY_PATIENCE, attempt=failures))
         log.warning(
             "bot call failed",
             extra={

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from .errors import BotRefused, FileGone, FloodWaitTooLong, TelegramUnavailable, UpstreamRejected
 from .flood import FloodPolicy
-from .outcomes import outcome_of
+from .outcomes import attempt
 from .policy import Action, Decision, Outcome, Situation, decide
 
 log = logging.getLogger("tgstream.telegram.calls")
@@ -62,17 +62,14 @@ async def call(
     other_bot: Callable[[], bool] = lambda: False,
     observe: Callable[[Outcome, Decision], None] | None = None,
 ) -> _T:
-    attempt = 0
+    failures = 0
     while True:
         await honour_bench(flood, bot_id, method)
-        try:
-            return await invoke()
-        except Exception as exc:
-            outcome = outcome_of(exc)
-            if outcome is None:
-                raise
-        attempt += 1
-        decision = decide(method, outcome, Situation(flood.threshold, other_bot(), attempt))
+        outcome = await attempt(invoke)
+        if not isinstance(outcome, Outcome):
+            return outcome
+        failures += 1
+        decision = decide(method, outcome, Situation(flood.threshold, other_bot(), failures))
         note(method, bot_id, outcome, decision)
         if observe is not None:
             observe(outcome, decision)

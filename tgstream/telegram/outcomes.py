@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pyrogram import errors
 
 from .policy import CONNECTION_LOST, TIMEOUT, Outcome
+
+_T = TypeVar("_T")
 
 # Kurigram words an error its table does not know as "[420 SOME_ERROR_3]".
 _UNKNOWN = re.compile(r"\[(-?\d+) ([A-Z0-9_]+)\]")
@@ -30,3 +34,14 @@ def outcome_of(exc: BaseException) -> Outcome | None:
     if isinstance(exc, (OSError, ConnectionError, EOFError)):
         return CONNECTION_LOST
     return None
+
+
+async def attempt(invoke: Callable[[], Awaitable[_T]]) -> _T | Outcome:
+    """The call's result, or the outcome it failed with; anything not Telegram's is raised."""
+    try:
+        return await invoke()
+    except Exception as exc:
+        outcome = outcome_of(exc)
+        if outcome is None:
+            raise
+        return outcome
