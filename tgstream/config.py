@@ -241,6 +241,12 @@ class Settings(BaseSettings):
     """Seconds a request may wait for its first body byte before it is answered 503."""
     file_recheck: float = Field(default=600.0, ge=1)
     """Seconds a resolved file is trusted before its message is fetched again."""
+    request_head_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a connection may take to send a complete request head."""
+    stall_timeout: float = Field(default=300.0, gt=0)
+    """Seconds a response may wait for a viewer who reads nothing before it is cut."""
+    max_connections: int = Field(default=10_000, ge=1)
+    """Open client connections at most (also bounded by the open-file limit)."""
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -401,6 +407,9 @@ _EXPECTED: Final[dict[str, str]] = {
     "flood_sleep_threshold": "an integer number of seconds >= 0",
     "first_byte_deadline": "a number of seconds above 0 and at most 600",
     "file_recheck": "a number of seconds >= 1",
+    "request_head_timeout": "a number of seconds above 0 and at most 300",
+    "stall_timeout": "a number of seconds above 0",
+    "max_connections": "an integer >= 1",
 }
 _SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "multi_tokens", "secret"})
 

@@ -16,6 +16,7 @@ from .config import ConfigError, Settings, load_settings
 from .service import Services
 from .web.app import create_app
 from .web.download import StreamAborted
+from .web.edge import FD_RESERVE, AcceptErrorLog, EdgeLimits, protocol_for, raise_open_file_limit
 
 log = logging.getLogger("tgstream.server")
 
@@ -62,6 +63,20 @@ async def run(settings: Settings) -> int:
     /status says what start-up waits for, and links get a 503 with Retry-After until a bot
     is up, however long a flood wait on sign-in lasts."""
     services = Services.build(settings)
+    asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
+    open_files = raise_open_file_limit()
+    limits = EdgeLimits(
+        head_timeout=settings.request_head_timeout,
+        stall_timeout=settings.stall_timeout,
+        max_connections=max(1, min(settings.max_connections, open_files - FD_RESERVE)),
+    )
+    # asyncio accepts up to `backlog` connections in one go, before the ones closed to make
+    # room give their files back: where files are what bounds connections, keep that burst
+    # inside the reserve.
+    file_bound = limits.max_connections < settings.max_connections
+    backlog = FD_RESERVE // 2 if file_bound else 2048
+    services.connections = limits.snapshot
+    services.open_files_limit = open_files
     try:
         app = create_app(services)
         config = uvicorn.Config(
@@ -73,6 +88,8 @@ async def run(settings: Settings) -> int:
             access_log=False,
             timeout_graceful_shutdown=15,
             server_header=False,
+            http=protocol_for(limits),
+            backlog=backlog,
         )
         server = uvicorn.Server(config)
         log.info(

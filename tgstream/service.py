@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class Services:
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     fatal: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set by the server once it listens: its connection counters, and the open-file limit.
+    connections: Callable[[], dict[str, Any]] | None = None
+    open_files_limit: int | None = None
 
     @property
     def secret(self) -> str:
@@ -189,4 +193,6 @@ class Services:
             "upstream_queued": sum(w.registry.queued() for w in self.downloader.workers),
             "pipeline_tasks": self.pipeline_tasks.count,
             "active_streams": int(self.metrics.active_streams._value.get()),
+            "connections": self.connections() if self.connections is not None else None,
+            "open_files_limit": self.open_files_limit,
         }

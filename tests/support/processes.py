@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -146,10 +147,16 @@ class ServerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # (soft, hard) RLIMIT_NOFILE the server starts with; None: this process's own.
+    nofile: tuple[int, int] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _limit(self) -> None:
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
 
     def env(self) -> dict[str, str]:
         base = inherited_env()
@@ -163,6 +170,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tgstream", "serve"],
             cwd=self.session_dir.parent,
+            preexec_fn=self._limit if self.nofile is not None else None,
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
