@@ -241,6 +241,8 @@ class Settings(BaseSettings):
     """Seconds a request may wait for its first body byte before it is answered 503."""
     file_recheck: float = Field(default=600.0, ge=1)
     """Seconds a resolved file is trusted before its message is fetched again."""
+    frame_ancestors: str = Field(default="'self'", pattern=r"^[A-Za-z0-9*:/.'_ -]{1,500}$")
+    """CSP frame-ancestors of the watch page: who may embed it ('none', 'self', origins)."""
     request_head_timeout: float = Field(default=10.0, gt=0, le=300)
     """Seconds a connection may take to send a complete request head."""
     stall_timeout: float = Field(default=300.0, gt=0)
@@ -407,6 +409,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "flood_sleep_threshold": "an integer number of seconds >= 0",
     "first_byte_deadline": "a number of seconds above 0 and at most 600",
     "file_recheck": "a number of seconds >= 1",
+    "frame_ancestors": "CSP sources such as 'self' or https://example.com (no ; or ,)",
     "request_head_timeout": "a number of seconds above 0 and at most 300",
     "stall_timeout": "a number of seconds above 0",
     "max_connections": "an integer >= 1",

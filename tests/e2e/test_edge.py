@@ -151,3 +151,22 @@ def test_beyond_the_open_file_limit_idle_sockets_make_room(
             assert served_quickly(server.url) < 1.0
     assert "out of system resource" not in server.logs()
     assert "Traceback" not in server.logs()
+
+
+def test_no_redirect_uses_the_request_host_and_the_watch_page_cannot_be_framed(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    posted = emulator.post_to_channel(b"x" * 5000, dc=4, name="clip.mp4", mime_type="video/mp4")
+    server = start(emulator, tmp_path, server_factory, FRAME_ANCESTORS="'none'")
+    spoofed = {"Host": "evil.example"}
+    for path in ("/static", "/static/", "/status/", "/dl", "//evil.example/"):
+        response = httpx.get(server.url + path, headers=spoofed, follow_redirects=False)
+        assert "evil.example" not in response.headers.get("location", ""), path
+        assert response.status_code in (200, 404), (path, response.status_code)
+    assert httpx.get(f"{server.url}/static/watch.css", headers=spoofed).status_code == 200
+    link = server.link(int(posted["message_id"]), "clip.mp4")
+    page = httpx.get(link.replace("/dl/", "/watch/"), timeout=30)
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    body = httpx.get(link, timeout=30)
+    assert body.headers["content-security-policy"] == "sandbox"

@@ -84,6 +84,9 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
+    # Starlette's slash redirects build their target from the request's Host header, which
+    # anyone can set: no route here needs them.
+    app.router.redirect_slashes = False
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,7 +139,8 @@ def create_app(services: Services) -> FastAPI:
                 watch.render(resolved, path, absolute),
                 headers={
                     "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
-                    "img-src 'self'; style-src 'self'; script-src 'self'",
+                    "img-src 'self'; style-src 'self'; script-src 'self'; "
+                    f"frame-ancestors {services.settings.frame_ancestors}",
                     "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer",
                 },
