@@ -14,6 +14,7 @@ import uvicorn
 from . import logs
 from .config import ConfigError, Settings, load_settings
 from .service import Services
+from .store import StoreUnavailable, lock_session_dir
 from .web.app import create_app
 from .web.download import StreamAborted
 from .web.edge import FD_RESERVE, AcceptErrorLog, EdgeLimits, protocol_for, raise_open_file_limit
@@ -62,7 +63,13 @@ async def run(settings: Settings) -> int:
     The HTTP server listens first and the bots sign in behind it: /healthz answers at once,
     /status says what start-up waits for, and links get a 503 with Retry-After until a bot
     is up, however long a flood wait on sign-in lasts."""
-    services = Services.build(settings)
+    try:
+        session_lock = lock_session_dir(settings.session_dir)
+        services = Services.build(settings)
+    except StoreUnavailable as exc:
+        print(f"tgstream: SESSION_DIR {exc}", file=sys.stderr)
+        return 2
+    services.session_lock = session_lock
     asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
     open_files = raise_open_file_limit()
     limits = EdgeLimits(

@@ -11,7 +11,7 @@ from typing import Any
 
 from .config import Settings
 from .metrics import Metrics
-from .store import Store
+from .store import Store, check_session_file
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .streaming.source import StreamSettings
@@ -50,6 +50,8 @@ class Services:
     # Set by the server once it listens: its connection counters, and the open-file limit.
     connections: Callable[[], dict[str, Any]] | None = None
     open_files_limit: int | None = None
+    # The SESSION_DIR lock's file descriptor, held while the process lives.
+    session_lock: int | None = None
 
     @property
     def secret(self) -> str:
@@ -76,6 +78,8 @@ class Services:
             for index, token in enumerate(tokens)
         ]
         flood = FloodPolicy(threshold=settings.flood_sleep_threshold, store=store)
+        for bot in bots:
+            check_session_file(bot.session_file)
         workers = [
             BotWorker(
                 bot,
@@ -188,6 +192,7 @@ class Services:
             "file_reference_refreshes": self.resolver.refreshes,
             "resolver": self.resolver.snapshot(),
             "cache": self.cache.snapshot(),
+            "store_write_failures": self.store.write_failures,
             "flood": self.flood.snapshot(),
             "upstream_inflight": self.downloader.inflight,
             "upstream_queued": sum(w.registry.queued() for w in self.downloader.workers),

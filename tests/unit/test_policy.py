@@ -61,6 +61,8 @@ DOCUMENTED: list[tuple[str, int, str, Action]] = [
     (GET_MESSAGES, 400, "MESSAGE_IDS_EMPTY", A.ABORT),
     (GET_MESSAGES, 400, "MSG_ID_INVALID", A.NOT_FOUND),
     (GET_MESSAGES, 400, "USER_BANNED_IN_CHANNEL", A.UNAVAILABLE),
+    # Not on the method's page, but what a wrong or unknown bin channel peer gets.
+    (GET_MESSAGES, 400, "PEER_ID_INVALID", A.UNAVAILABLE),
     # core.telegram.org/method/auth.exportAuthorization
     (EXPORT_AUTHORIZATION, 400, "DC_ID_INVALID", A.ABORT),
     # core.telegram.org/method/auth.importAuthorization

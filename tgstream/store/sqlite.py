@@ -9,12 +9,18 @@ Telegram told us to wait on).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .problems import StoreUnavailable
+
+log = logging.getLogger("tgstream.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_keys (
@@ -67,23 +73,50 @@ class FileInfo:
 
 
 class Store:
+    """Reads answer from the file; a write that fails (disk full, I/O error) is logged and
+    counted, never raised: what it would have kept is still in memory, and is written again
+    the next time it changes (or fetched from Telegram again after a restart)."""
+
     def __init__(self, session_dir: Path) -> None:
-        session_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(session_dir, 0o700)
         self.path = session_dir / "tgstream.sqlite3"
-        # Created with 0600 before SQLite opens it, so there is no window where it is wider.
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
-        os.chmod(self.path, 0o600)
+        self.write_failures = 0
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        try:
+            session_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(session_dir, 0o700)
+            # Created with 0600 before SQLite opens it: no window where it is wider.
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            where = Path(exc.filename) if exc.filename else session_dir
+            raise StoreUnavailable(where, exc.strerror or repr(exc)) from None
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            checked = self.db.execute("PRAGMA quick_check").fetchone()
+            if not checked or checked[0] != "ok":
+                raise sqlite3.DatabaseError(f"damaged ({checked[0] if checked else 'no answer'})")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(self.path, _sqlite_cause(exc)) from None
         for suffix in ("-wal", "-shm"):
             sidecar = Path(f"{self.path}{suffix}")
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> bool:
+        try:
+            with self._lock:
+                self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            self.write_failures += 1
+            log.warning(
+                "could not write to SESSION_DIR", extra={"path": str(self.path), "error": str(exc)}
+            )
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:
@@ -105,16 +138,14 @@ class Store:
         return AuthKeyRecord(bot_id, dc, bytes(row[0]), bool(row[1])) if row else None
 
     def save_auth_key(self, record: AuthKeyRecord) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO auth_keys (bot_id, dc, auth_key, authorized, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (record.bot_id, record.dc, record.auth_key, int(record.authorized), time.time()),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO auth_keys (bot_id, dc, auth_key, authorized, created) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (record.bot_id, record.dc, record.auth_key, int(record.authorized), time.time()),
+        )
 
     def drop_auth_key(self, bot_id: int, dc: int) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM auth_keys WHERE bot_id = ? AND dc = ?", (bot_id, dc))
+        self._write("DELETE FROM auth_keys WHERE bot_id = ? AND dc = ?", (bot_id, dc))
 
     def auth_key_count(self) -> int:
         with self._lock:
@@ -130,11 +161,10 @@ class Store:
         return int(row[0]) if row else None
 
     def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO dc_map (media_id, dc, learned) VALUES (?, ?, ?)",
-                (media_id, dc, int(learned)),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO dc_map (media_id, dc, learned) VALUES (?, ?, ?)",
+            (media_id, dc, int(learned)),
+        )
 
     def dc_map_size(self) -> int:
         with self._lock:
@@ -168,30 +198,28 @@ class Store:
         return info, float(row[11])
 
     def save_file(self, info: FileInfo, checked: float | None = None) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
-                "dc, size, mime_type, file_name, kind, thumb_size, date, fetched) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info.message_id,
-                    info.media_id,
-                    info.access_hash,
-                    info.file_reference,
-                    info.dc,
-                    info.size,
-                    info.mime_type,
-                    info.file_name,
-                    info.kind,
-                    info.thumb_size,
-                    info.date,
-                    time.time() if checked is None else checked,
-                ),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
+            "dc, size, mime_type, file_name, kind, thumb_size, date, fetched) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                info.message_id,
+                info.media_id,
+                info.access_hash,
+                info.file_reference,
+                info.dc,
+                info.size,
+                info.mime_type,
+                info.file_name,
+                info.kind,
+                info.thumb_size,
+                info.date,
+                time.time() if checked is None else checked,
+            ),
+        )
 
     def drop_file(self, message_id: int) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM files WHERE message_id = ?", (message_id,))
+        self._write("DELETE FROM files WHERE message_id = ?", (message_id,))
 
     # --- flood deadlines ------------------------------------------------------------------
 
@@ -203,9 +231,39 @@ class Store:
         return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
     def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM flood_waits WHERE until <= ?", (time.time(),))
-            self.db.execute(
-                "INSERT OR REPLACE INTO flood_waits (bot_id, method, until) VALUES (?, ?, ?)",
-                (bot_id, method, until),
-            )
+        self._write("DELETE FROM flood_waits WHERE until <= ?", (time.time(),))
+        self._write(
+            "INSERT OR REPLACE INTO flood_waits (bot_id, method, until) VALUES (?, ?, ?)",
+            (bot_id, method, until),
+        )
+
+
+def _sqlite_cause(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text or "damaged" in text:
+        return f"not a usable database ({text}); move it away to start afresh"
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write ({text})"
+    if "locked" in text:
+        return f"locked by another process ({text})"
+    return text
+
+
+def check_session_file(path: Path) -> None:
+    """A bot's Kurigram session file, if there is one, must be a readable SQLite file:
+    Kurigram would otherwise fail on it at every sign-in attempt."""
+    if not path.exists():
+        return
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            checked = db.execute("PRAGMA quick_check").fetchone()
+            db.execute("SELECT dc_id, auth_key FROM sessions").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(
+            path, f"not a usable session file ({exc}); moving it away means a new sign-in"
+        ) from None
+    if not checked or checked[0] != "ok":
+        raise StoreUnavailable(path, "damaged session file; moving it away means a new sign-in")

@@ -12,6 +12,7 @@ from typing import Any
 from pyrogram import Client
 
 from .network import DcAddresses, connection_factory
+from .session_storage import TolerantStorage
 
 log = logging.getLogger("tgstream.telegram.bots")
 
@@ -36,8 +37,9 @@ class BotClient:
         kwargs: dict[str, Any] = {}
         if addresses:
             kwargs["connection_factory"] = connection_factory(addresses)
+        name = f"bot-{self.bot_id}"
         self.client = Client(
-            f"bot-{self.bot_id}",
+            name,
             api_id=api_id,
             api_hash=api_hash,
             bot_token=token,
@@ -47,6 +49,7 @@ class BotClient:
             # FLOOD_SLEEP_THRESHOLD is the only threshold: Kurigram sleeps no longer wait
             # than tgstream's policy would (its own default of 60 s would hang requests).
             sleep_threshold=sleep_threshold,
+            storage_engine=TolerantStorage(name, workdir=session_dir),
             **kwargs,
         )
         self.home_dc = 0

@@ -178,7 +178,7 @@ def decide(method: str, outcome: Outcome, situation: Situation) -> Decision:
         if situation.attempt >= MAX_ATTEMPTS:
             return _unavailable("the file reference keeps expiring")
         return Decision(Action.REFRESH_REFERENCE, reason=name)
-    if name in CHANNEL_ERRORS:
+    if name in CHANNEL_ERRORS or (method == GET_MESSAGES and name == "PEER_ID_INVALID"):
         if situation.other_bot:
             return Decision(Action.FAIL_OVER, seconds=_CHANNEL_BENCH, reason=name)
         return _unavailable(f"the bot cannot read the bin channel ({name})")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyrogram import raw
+from pyrogram import errors, raw
 
 from ..store import FileInfo, Store
 from . import calls
@@ -205,12 +205,25 @@ class FileResolver:
         )
 
     async def _input_channel(self, bot: BotClient) -> Any:
-        # Each account sees its own access_hash for a channel.
+        """The bin channel as this bot may name it (each account sees its own access_hash).
+        Asked of Telegram directly (a bot may use access_hash 0 for that), not through
+        Kurigram's resolve_peer, which only answers from what it managed to save to disk."""
         channel = self._channels.get(bot.bot_id)
         if channel is None:
-            peer = await bot.client.resolve_peer(self.bin_channel)
+            bare = -self.bin_channel - 1_000_000_000_000
+            result = await bot.client.invoke(
+                raw.functions.channels.GetChannels(
+                    id=[raw.types.InputChannel(channel_id=bare, access_hash=0)]
+                ),
+                retries=1,
+                timeout=_CALL_TIMEOUT,
+                sleep_threshold=0,
+            )
+            found = [c for c in result.chats if isinstance(c, raw.types.Channel)]
+            if not found:
+                raise errors.ChannelPrivate()
             channel = raw.types.InputChannel(
-                channel_id=peer.channel_id, access_hash=peer.access_hash
+                channel_id=found[0].id, access_hash=found[0].access_hash
             )
             self._channels[bot.bot_id] = channel
         return channel
