@@ -17,7 +17,14 @@ from .service import Services
 from .store import StoreUnavailable, lock_session_dir
 from .web.app import create_app
 from .web.download import StreamAborted
-from .web.edge import FD_RESERVE, AcceptErrorLog, EdgeLimits, protocol_for, raise_open_file_limit
+from .web.edge import (
+    FD_RESERVE,
+    AcceptErrorLog,
+    EdgeLimits,
+    protocol_for,
+    raise_open_file_limit,
+    return_part_memory,
+)
 
 log = logging.getLogger("tgstream.server")
 
@@ -72,6 +79,7 @@ async def run(settings: Settings) -> int:
     services.session_lock = session_lock
     asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
     open_files = raise_open_file_limit()
+    return_part_memory()
     limits = EdgeLimits(
         head_timeout=settings.request_head_timeout,
         stall_timeout=settings.stall_timeout,

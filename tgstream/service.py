@@ -197,6 +197,7 @@ class Services:
             "upstream_inflight": self.downloader.inflight,
             "upstream_queued": sum(w.registry.queued() for w in self.downloader.workers),
             "pipeline_tasks": self.pipeline_tasks.count,
+            "stalled_releases": self.pipeline_tasks.released,
             "active_streams": int(self.metrics.active_streams._value.get()),
             "connections": self.connections() if self.connections is not None else None,
             "open_files_limit": self.open_files_limit,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -29,9 +28,10 @@ class ShortPart(Exception):
         self.exact = exact or got > 0 or part.offset == 0
 
 
-def checked_slice(part: Part, data: bytes, after_full_part: bool = True) -> bytes:
-    """The viewer's slice of a part's reply; ShortPart when the reply does not cover it."""
-    piece = data[part.skip : part.skip + part.take]
+def checked_slice(part: Part, data: bytes, after_full_part: bool = True) -> memoryview:
+    """The viewer's slice of a part's reply (a view: the part cache holds the bytes already,
+    a copy would double them); ShortPart when the reply does not cover it."""
+    piece = memoryview(data)[part.skip : part.skip + part.take]
     if len(piece) != part.take:
         raise ShortPart(part, len(data), exact=after_full_part)
     return piece
@@ -46,6 +46,8 @@ class LiveTasks:
 
     def __init__(self) -> None:
         self.count = 0
+        # Streams whose viewer stopped reading and whose parts were let go.
+        self.released = 0
 
     def track(self, task: asyncio.Task[bytes]) -> None:
         self.count += 1
@@ -58,51 +60,83 @@ class LiveTasks:
 START_WINDOW = 2
 
 
-async def ordered_parts(
-    parts: Sequence[Part], fetch: Fetch, in_flight: int, live: LiveTasks | None = None
-) -> AsyncIterator[bytes]:
-    """Yield each part's slice of the body in order, fetching up to `in_flight` ahead.
+class Pipeline:
+    """The parts of one stream, fetched ahead and handed out in order.
 
     The read-ahead starts at two parts and doubles whenever the viewer has to wait for the
     next part (Telegram is the bottleneck: more parallel requests help), but never runs more
     than two parts ahead per part already delivered.  A viewer slower than Telegram never
-    waits, so its read-ahead stays small and fetched parts do not pile up in memory; a player
-    that reads a little after a seek and leaves costs a few parts, not `in_flight` of them.
+    waits, so its read-ahead stays small; a player that reads a little after a seek and
+    leaves costs a few parts, not `in_flight` of them.  `release` drops everything fetched
+    ahead (a viewer who stopped reading should not pin it); the next `slice` starts again
+    from where the viewer is, through the part cache.
     """
-    if in_flight < 1:
-        raise ValueError("in_flight must be at least 1")
-    pending: deque[asyncio.Task[bytes]] = deque()
-    upcoming = iter(parts)
-    planned: deque[Part] = deque()
-    window = min(START_WINDOW, in_flight)
-    delivered = 0
 
-    def top_up() -> None:
-        while len(pending) < window:
-            part = next(upcoming, None)
-            if part is None:
-                return
-            planned.append(part)
-            task = asyncio.create_task(fetch(part))
-            if live is not None:
-                live.track(task)
-            pending.append(task)
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        fetch: Fetch,
+        in_flight: int,
+        live: LiveTasks | None = None,
+    ) -> None:
+        if in_flight < 1:
+            raise ValueError("in_flight must be at least 1")
+        self.parts = parts
+        self.fetch = fetch
+        self.in_flight = in_flight
+        self.live = live
+        self.tasks: dict[int, asyncio.Task[bytes]] = {}
+        self.next_start = 0
+        self.window = min(START_WINDOW, in_flight)
+        self.delivered = 0
 
-    try:
-        top_up()
-        while pending:
-            if not pending[0].done():
-                window = min(in_flight, window * 2, START_WINDOW + 2 * delivered)
-                top_up()
-            data = await pending[0]
-            pending.popleft()
-            part = planned.popleft()
-            delivered += 1
-            top_up()
-            yield checked_slice(part, data)
-    finally:
-        for task in pending:
+    def _top_up(self, current: int) -> None:
+        self.next_start = max(self.next_start, current)
+        while self.next_start < len(self.parts) and self.next_start < current + self.window:
+            task = asyncio.create_task(self.fetch(self.parts[self.next_start]))
+            if self.live is not None:
+                self.live.track(task)
+            self.tasks[self.next_start] = task
+            self.next_start += 1
+
+    async def slice(self, index: int) -> memoryview:
+        """Part `index`'s slice of the body; indices are asked for in order."""
+        self._top_up(index)
+        task = self.tasks[index]
+        if not task.done():
+            self.window = min(self.in_flight, self.window * 2, START_WINDOW + 2 * self.delivered)
+            self._top_up(index)
+        data = await task
+        del self.tasks[index]
+        self.delivered += 1
+        self._top_up(index + 1)
+        return checked_slice(self.parts[index], data)
+
+    def release(self) -> None:
+        """Forget what was fetched ahead; what is still on its way is cancelled."""
+        for task in self.tasks.values():
             task.cancel()
-        for task in pending:
+        self.tasks.clear()
+        self.next_start = 0
+        self.window = min(START_WINDOW, self.in_flight)
+
+    async def close(self) -> None:
+        tasks = list(self.tasks.values())
+        self.tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def ordered_parts(
+    parts: Sequence[Part], fetch: Fetch, in_flight: int, live: LiveTasks | None = None
+) -> AsyncIterator[memoryview]:
+    """Each part's slice of the body in order, fetched ahead by a Pipeline."""
+    pipeline = Pipeline(parts, fetch, in_flight, live)
+    try:
+        for index in range(len(parts)):
+            yield await pipeline.slice(index)
+    finally:
+        await pipeline.close()

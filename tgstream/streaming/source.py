@@ -6,11 +6,12 @@ can go wrong at the start (flood wait, file gone) still becomes a proper HTTP er
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from .cache import PartCache
-from .pipeline import LiveTasks, checked_slice, ordered_parts
+from .pipeline import LiveTasks, Pipeline, checked_slice
 from .plan import Part, plan_parts
 
 # (offset, limit, precise, urgent): urgent marks the part a viewer is waiting to start on.
@@ -21,6 +22,15 @@ FetchPart = Callable[[int, int, bool, bool], Awaitable[bytes]]
 class StreamSettings:
     in_flight: int
     first_part_size: int | None
+
+
+# The largest piece handed to the HTTP server at once.  Each is a copy, so the part it came
+# from is not pinned while the viewer is slow to take it.
+SEND_CHUNK = 32 * 1024
+# A viewer that has not taken a piece for this long has stopped reading (paused, or gone
+# without closing): the parts held for it are released, and fetched again (from the part
+# cache, normally) if it resumes.
+RELEASE_AFTER = 2.0
 
 
 class RangeStream:
@@ -45,7 +55,9 @@ class RangeStream:
         )
         self.in_flight = settings.in_flight
         self.live = live
-        self.first: bytes | None = None
+        # The slice of the part being sent, by part index; dropped when the viewer stalls.
+        self.held: tuple[int, memoryview] | None = None
+        self.releases = 0
 
     async def _part(self, part: Part, urgent: bool = False) -> bytes:
         key = (self.cache_key, part.offset, part.limit, part.precise)
@@ -59,15 +71,36 @@ class RangeStream:
             first = self.parts[0]
             data = await self._part(first, urgent=True)
             # Nothing came before this part: an empty reply only bounds the end.
-            self.first = checked_slice(first, data, after_full_part=False)
+            self.held = (0, checked_slice(first, data, after_full_part=False))
 
     async def body(self) -> AsyncIterator[bytes]:
-        rest = self.parts
-        if self.first is not None:
-            yield self.first
-            rest = self.parts[1:]
-        async for piece in ordered_parts(rest, self._part, self.in_flight, self.live):
-            yield piece
+        """The range in pieces of at most SEND_CHUNK bytes."""
+        loop = asyncio.get_running_loop()
+        pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live)
+        try:
+            for index, part in enumerate(self.parts):
+                at = 0
+                while at < part.take:
+                    if self.held is None or self.held[0] != index:
+                        self.held = (index, await pipeline.slice(index))
+                    chunk = bytes(self.held[1][at : at + SEND_CHUNK])
+                    at += len(chunk)
+                    if at >= part.take:
+                        self.held = None
+                    stall = loop.call_later(RELEASE_AFTER, self._release, pipeline)
+                    try:
+                        yield chunk
+                    finally:
+                        stall.cancel()
+        finally:
+            await pipeline.close()
+
+    def _release(self, pipeline: Pipeline) -> None:
+        self.releases += 1
+        if self.live is not None:
+            self.live.released += 1
+        self.held = None
+        pipeline.release()
 
 
 PROBE_BLOCK = 4096

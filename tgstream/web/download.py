@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tgstream.web.download")
 
-# The largest write handed to the HTTP server at once: asyncio's own write-buffer high-water
-# mark, so a viewer who stops reading pins about this much, not a whole part.
-SEND_CHUNK = 64 * 1024
-
 
 class StreamAborted(Exception):
     """Raised inside a body after headers went out: the server drops the connection."""
@@ -175,25 +171,19 @@ def _fetcher(services: Services, info: FileInfo) -> FetchPart:
 
 async def _observed(
     services: Services, stream: RangeStream, info: FileInfo, start: int, end: int, started: float
-) -> AsyncIterator[bytes | memoryview]:
+) -> AsyncIterator[bytes]:
     """The body, with the metrics and the one log line per stream."""
     metrics = services.metrics
     metrics.active_streams.inc()
     sent = 0
     outcome = "complete"
     try:
-        async for piece in stream.body():
+        async for chunk in stream.body():
             if sent == 0:
                 metrics.ttfb.observe(time.monotonic() - started)
-            # The server copies whatever the socket does not take at once into its write
-            # buffer and only then waits for the viewer; handing it a whole 1 MiB part would
-            # cost each slow viewer a private megabyte.  Zero-copy slices keep that small.
-            view = memoryview(piece)
-            for at in range(0, len(view), SEND_CHUNK):
-                chunk = view[at : at + SEND_CHUNK]
-                yield chunk
-                sent += len(chunk)
-                metrics.bytes_served.inc(len(chunk))
+            yield chunk
+            sent += len(chunk)
+            metrics.bytes_served.inc(len(chunk))
     except GeneratorExit:
         outcome = "client_closed"
         raise

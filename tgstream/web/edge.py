@@ -20,6 +20,7 @@ its protocol (parsing, flow control, shutdown) is what we want unchanged.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import resource
 import time
@@ -35,8 +36,24 @@ log = logging.getLogger("tgstream.web.edge")
 # (CONNECTIONS_PER_DC per bot), SQLite, logs.
 FD_RESERVE = 256
 # Bytes a transport may buffer before the response waits for the viewer (asyncio's default
-# is 64 KiB; with SEND_CHUNK this bounds what a stalled viewer pins).
+# is 64 KiB; with the streams' SEND_CHUNK this bounds what a stalled viewer pins).
 WRITE_HIGH_WATER = 16 * 1024
+
+
+def return_part_memory() -> None:
+    """Parts are 1 MiB buffers that come and go by the thousand.  glibc's malloc raises its
+    mmap threshold once such a buffer is freed and then keeps later ones in the heap, which
+    it seldom gives back: a burst of viewers would leave the process at its peak size for
+    good.  A fixed threshold keeps every buffer from 64 KiB up in its own mapping, returned
+    to the system the moment it is freed."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 64 * 1024)
+    mallopt(m_trim_threshold, 1024 * 1024)
 
 
 def raise_open_file_limit() -> int:
