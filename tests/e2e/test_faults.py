@@ -105,6 +105,13 @@ def get_exact(url: str, expected: bytes, range_header: str | None = None) -> Non
     TALLY.completed += 1
 
 
+def until_cut(emu: EmulatorProcess, before: int, bound: float = 20.0) -> None:
+    """Until a connection to the file's DC was cut and made again, or `bound` seconds."""
+    deadline = time.monotonic() + bound
+    while emu.dc_stats(FILE_DC)["connections"] <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def pace(emu: EmulatorProcess) -> None:
     emu.faults(dcs={str(FILE_DC): {"bandwidth_bps": PACED_BPS}})
 
@@ -131,6 +138,9 @@ def test_connection_drops_at_random_points(
     def drop() -> None:
         emu.faults(dcs={str(FILE_DC): {"drop_after_bytes": cut_after}})
         time.sleep(hold)
+        # The fault stays until it has cut a connection (the body may be paused on a busy
+        # machine while `hold` passes); bounded, and the assertion below says if it never did.
+        until_cut(emu, before)
         emu.faults(dcs={str(FILE_DC): {"drop_after_bytes": None}})
 
     pace(emu)
@@ -149,6 +159,7 @@ def test_random_frame_drops(
     def flaky() -> None:
         emu.faults(dcs={str(FILE_DC): {"drop_probability": 0.15}})
         time.sleep(1.0)
+        until_cut(emu, before)
         emu.faults(dcs={str(FILE_DC): {"drop_probability": 0.0}})
 
     pace(emu)
