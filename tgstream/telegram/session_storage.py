@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Awaitable
 from typing import Any
 
 from pyrogram.storage import SQLiteStorage
@@ -21,36 +22,24 @@ log = logging.getLogger("tgstream.telegram.session_storage")
 class TolerantStorage(SQLiteStorage):  # type: ignore[misc]
     write_failures = 0
 
-    def _failed(self, what: str, exc: sqlite3.Error) -> None:
-        TolerantStorage.write_failures += 1
-        log.warning("could not write the bot session", extra={"what": what, "error": str(exc)})
+    async def _tolerate(self, what: str, write: Awaitable[None]) -> None:
+        try:
+            await write
+        except sqlite3.Error as exc:
+            TolerantStorage.write_failures += 1
+            log.warning("could not write the bot session", extra={"what": what, "error": str(exc)})
 
     async def save(self) -> None:
-        try:
-            await super().save()
-        except sqlite3.Error as exc:
-            self._failed("save", exc)
+        await self._tolerate("save", super().save())
 
     async def update_peers(self, peers: Any) -> None:
-        try:
-            await super().update_peers(peers)
-        except sqlite3.Error as exc:
-            self._failed("peers", exc)
+        await self._tolerate("peers", super().update_peers(peers))
 
     async def update_usernames(self, usernames: Any) -> None:
-        try:
-            await super().update_usernames(usernames)
-        except sqlite3.Error as exc:
-            self._failed("usernames", exc)
+        await self._tolerate("usernames", super().update_usernames(usernames))
 
     async def set_update_state(self, update_state: Any) -> None:
-        try:
-            await super().set_update_state(update_state)
-        except sqlite3.Error as exc:
-            self._failed("update state", exc)
+        await self._tolerate("update state", super().set_update_state(update_state))
 
     async def _set(self, table: str, attr: str, value: Any) -> None:
-        try:
-            await super()._set(table, attr, value)
-        except sqlite3.Error as exc:
-            self._failed(attr, exc)
+        await self._tolerate(attr, super()._set(table, attr, value))
