@@ -26,7 +26,7 @@ class StreamSettings:
 
 # The largest piece handed to the HTTP server at once.  Each is a copy, so the part it came
 # from is not pinned while the viewer is slow to take it.
-SEND_CHUNK = 32 * 1024
+SEND_CHUNK = 16 * 1024
 # A viewer that has not taken a piece for this long has stopped reading (paused, or gone
 # without closing): the parts held for it are released, and fetched again (from the part
 # cache, normally) if it resumes.
