@@ -36,8 +36,9 @@ log = logging.getLogger("tgstream.web.edge")
 # (CONNECTIONS_PER_DC per bot), SQLite, logs.
 FD_RESERVE = 256
 # Bytes a transport may buffer before the response waits for the viewer (asyncio's default
-# is 64 KiB; with the streams' SEND_CHUNK this bounds what a stalled viewer pins).
-WRITE_HIGH_WATER = 16 * 1024
+# is 64 KiB).  The kernel's socket buffer already absorbs what a network needs in flight;
+# this is only the overflow a stalled viewer pins, beside the piece being sent.
+WRITE_HIGH_WATER = 4 * 1024
 
 
 def return_part_memory() -> None:
