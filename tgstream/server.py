@@ -85,11 +85,11 @@ async def run(settings: Settings) -> int:
         stall_timeout=settings.stall_timeout,
         max_connections=max(1, min(settings.max_connections, open_files - FD_RESERVE)),
     )
-    # asyncio accepts up to `backlog` connections in one go, before the ones closed to make
-    # room give their files back: where files are what bounds connections, keep that burst
-    # inside the reserve.
+    # asyncio accepts up to `backlog` connections in one go, and only sets them up (and
+    # closes the ones that make room) in later turns of the loop, while more are accepted:
+    # where files are what bounds connections, keep a few such bursts inside the reserve.
     file_bound = limits.max_connections < settings.max_connections
-    backlog = FD_RESERVE // 2 if file_bound else 2048
+    backlog = FD_RESERVE // 8 if file_bound else 2048
     services.connections = limits.snapshot
     services.open_files_limit = open_files
     try:
