@@ -2,7 +2,8 @@
 
 Every expectation comes from core.telegram.org/mtproto (description, service_messages,
 service_messages_about_messages, auth_key, mtproto-transports); the client is
-tests/support/wire.py, which shares no protocol code with Kurigram or the emulator.
+tests/support/wire/, which shares no protocol code with the emulator and takes from Kurigram
+only TL objects and crypto primitives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from pyrogram.raw import functions, types
 from pyrogram.raw.all import objects
-from pyrogram.raw.core import FutureSalts
+from pyrogram.raw.core import FutureSalts, GzipPacked
 
 from tests.support.processes import EmulatorProcess
 from tests.support.wire import (
@@ -41,7 +42,6 @@ from tests.support.wire import (
     answers,
     create_auth_key,
     factor_pq,
-    gzip_packed,
     msg_id_at,
     transport_error_code,
     with_layer,
@@ -419,7 +419,7 @@ async def test_gzip_packed_request_runs_and_large_result_comes_gzipped(
     emu: EmulatorProcess, shared_key: AuthKey
 ) -> None:
     async with open_session(emu, shared_key) as session:
-        answer = await session.call(gzip_packed(functions.help.GetConfig().write()))
+        answer = await session.call(GzipPacked(functions.help.GetConfig()))
     assert isinstance(answer, RpcResult)
     assert isinstance(answer.result, types.Config)
     assert len(answer.raw) >= 256

@@ -1,4 +1,5 @@
-"""Server transports against client framers written here from the spec, and against Kurigram."""
+"""Server transports against the client framings written from the spec in tests/support/wire, and
+against Kurigram's."""
 
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from pyrogram.connection.transport import tcp
 from tests.support.wire import (
     OBFUSCATED_TAGS,
     TRANSPORTS,
-    FullClient,
-    ObfuscatedClient,
-    abridged_packet,
-    intermediate_packet,
-    padded_packet,
-    read_abridged,
-    read_full,
-    read_intermediate,
+    AbridgedFraming,
+    FullFraming,
+    IntermediateFraming,
+    ObfuscatedFraming,
+    PaddedIntermediateFraming,
+    make_framing,
+    read_all,
 )
 from tgemu.transport import (
     MAX_PAYLOAD,
@@ -53,58 +53,29 @@ class Scenario:
     payloads: list[bytes]
     # What the server's own frames must decode back to, for the same payloads.
     read_back: Callable[[bytes], list[bytes]]
-    client: ObfuscatedClient | None = None
     padded: bool = False
 
 
+def fixed_padding(payload: bytes) -> bytes:
+    """0-15 bytes that a test can predict (the client's own padding is random)."""
+    return bytes(range(len(payload) % 16))
+
+
 def build(kind: str, payloads: Sequence[bytes], acks: Sequence[bool] = ()) -> Scenario:
+    framing = make_framing(kind, dc_id=2, pad=fixed_padding)
     acks = list(acks) + [False] * (len(payloads) - len(acks))
-    if kind.startswith("obfuscated_"):
-        inner = kind.removeprefix("obfuscated_")
-        plain = build(inner, payloads, acks)
-        body = plain.stream[len(_PLAIN_TAG[inner]) :]
-        client = ObfuscatedClient(OBFUSCATED_TAGS[inner], dc_id=2)
-        return Scenario(
-            kind,
-            client.header + client.wrap(body),
-            plain.payloads,
-            lambda data: plain.read_back(client.unwrap(data)),
-            client=client,
-            padded=plain.padded,
-        )
-    if kind == "abridged":
-        stream = b"\xef" + b"".join(
-            abridged_packet(p, quick_ack=a) for p, a in zip(payloads, acks, strict=True)
-        )
-        return Scenario(kind, stream, list(payloads), read_abridged)
-    if kind == "intermediate":
-        stream = b"\xee" * 4 + b"".join(
-            intermediate_packet(p, quick_ack=a) for p, a in zip(payloads, acks, strict=True)
-        )
-        return Scenario(kind, stream, list(payloads), read_intermediate)
-    if kind == "padded_intermediate":
-        pads = [bytes(range(len(p) % 16)) for p in payloads]
-        stream = b"\xdd" * 4 + b"".join(
-            padded_packet(p, pad) for p, pad in zip(payloads, pads, strict=True)
-        )
-        return Scenario(
-            kind,
-            stream,
-            [p + pad for p, pad in zip(payloads, pads, strict=True)],
-            read_intermediate,
-            padded=True,
-        )
-    if kind == "full":
-        full = FullClient()
-        return Scenario(kind, b"".join(map(full.packet, payloads)), list(payloads), read_full)
-    raise AssertionError(kind)
+    if not framing.quick_ack:
+        acks = [False] * len(payloads)
+    stream = framing.opening() + b"".join(
+        framing.pack(p, quick_ack=a) for p, a in zip(payloads, acks, strict=True)
+    )
+    # The server cannot strip padded intermediate's padding: it hands it on with the payload.
+    expected = [p + fixed_padding(p) if framing.padded else p for p in payloads]
+    return Scenario(
+        kind, stream, expected, lambda data: read_all(framing, data), padded=framing.padded
+    )
 
 
-_PLAIN_TAG = {
-    "abridged": b"\xef",
-    "intermediate": b"\xee" * 4,
-    "padded_intermediate": b"\xdd" * 4,
-}
 KINDS = TRANSPORTS
 
 
@@ -196,7 +167,7 @@ def test_packets_arriving_with_the_header_are_kept() -> None:
 @pytest.mark.parametrize("words", [1, 126, 127, 5000])
 def test_abridged_quick_ack_bit_is_stripped(words: int) -> None:
     payload = os.urandom(4 * words)
-    packet = abridged_packet(payload, quick_ack=True)
+    packet = AbridgedFraming().pack(payload, quick_ack=True)
     assert packet[0] & 0x80
     assert AbridgedCodec().feed(packet) == [payload]
 
@@ -204,7 +175,7 @@ def test_abridged_quick_ack_bit_is_stripped(words: int) -> None:
 @pytest.mark.parametrize("codec_type", [IntermediateCodec, PaddedIntermediateCodec])
 def test_intermediate_quick_ack_bit_is_stripped(codec_type: type[IntermediateCodec]) -> None:
     payload = os.urandom(64)
-    packet = intermediate_packet(payload, quick_ack=True)
+    packet = IntermediateFraming().pack(payload, quick_ack=True)
     assert packet[3] & 0x80
     assert codec_type().feed(packet) == [payload]
 
@@ -230,14 +201,15 @@ def test_padded_intermediate_frames_carry_up_to_15_bytes_of_padding() -> None:
     payload = os.urandom(40)
     paddings = set()
     for _ in range(400):
-        (got,) = read_intermediate(codec.frame(payload))
+        (got,) = read_all(PaddedIntermediateFraming(), codec.frame(payload))
         assert got[:40] == payload
         paddings.add(len(got) - 40)
     assert paddings == set(range(16))
 
 
 def test_padded_intermediate_accepts_unaligned_lengths() -> None:
-    assert PaddedIntermediateCodec().feed(padded_packet(b"x" * 24, b"pad")) == [b"x" * 24 + b"pad"]
+    packet = PaddedIntermediateFraming(pad=lambda _: b"pad").pack(b"x" * 24)
+    assert PaddedIntermediateCodec().feed(packet) == [b"x" * 24 + b"pad"]
 
 
 @pytest.mark.parametrize(
@@ -263,35 +235,35 @@ def test_full_frame_layout_and_send_seqno() -> None:
     first, second = codec.frame(b"AAAA"), codec.frame(b"BBBBBBBB")
     assert first[:8] == struct.pack("<II", 16, 0)
     assert second[:8] == struct.pack("<II", 20, 1)
-    assert read_full(first + second) == [b"AAAA", b"BBBBBBBB"]
+    assert read_all(FullFraming(), first + second) == [b"AAAA", b"BBBBBBBB"]
 
 
 def test_full_rejects_bad_crc() -> None:
-    packet = bytearray(FullClient().packet(b"data" * 4))
+    packet = bytearray(FullFraming().pack(b"data" * 4))
     packet[10] ^= 1
     with pytest.raises(TransportError, match="CRC"):
         FullCodec().feed(bytes(packet))
 
 
 def test_full_rejects_a_skipped_seqno() -> None:
-    client = FullClient()
+    client = FullFraming()
     codec = FullCodec()
-    assert codec.feed(client.packet(b"zero")) == [b"zero"]
-    client.seqno += 1
+    assert codec.feed(client.pack(b"zero")) == [b"zero"]
+    client.send_seqno += 1
     with pytest.raises(TransportError, match="seqno 2, expected 1"):
-        codec.feed(client.packet(b"two!"))
+        codec.feed(client.pack(b"two!"))
 
 
 def test_full_rejects_a_repeated_seqno() -> None:
     codec = FullCodec()
-    codec.feed(FullClient().packet(b"zero"))
+    codec.feed(FullFraming().pack(b"zero"))
     with pytest.raises(TransportError, match="seqno"):
-        codec.feed(FullClient().packet(b"zero"))
+        codec.feed(FullFraming().pack(b"zero"))
 
 
 def test_full_rejects_first_seqno_other_than_zero() -> None:
     with pytest.raises(TransportError, match="seqno"):
-        FullCodec().feed(FullClient(seqno=1).packet(b"one!"))
+        FullCodec().feed(FullFraming(seqno=1).pack(b"one!"))
 
 
 # --- limits ------------------------------------------------------------------------------------
@@ -359,33 +331,32 @@ def test_empty_packets_rejected(codec_type: type[Codec], packet: bytes) -> None:
 @pytest.mark.parametrize("inner", list(OBFUSCATED_TAGS))
 @pytest.mark.parametrize("dc_id", [1, 2, -4, 10005])
 def test_obfuscated_inner_tag_and_dc_id(inner: str, dc_id: int) -> None:
-    client = ObfuscatedClient(OBFUSCATED_TAGS[inner], dc_id)
-    codec = TransportDetector().feed(client.header)
+    client = make_framing(f"obfuscated_{inner}", dc_id)
+    codec = TransportDetector().feed(client.opening())
     assert isinstance(codec, ObfuscatedCodec)
     assert codec.dc_id == dc_id
     assert codec.name == f"obfuscated_{inner}"
     payload = os.urandom(40)
-    reader = read_abridged if inner == "abridged" else read_intermediate
-    (echoed,) = reader(client.unwrap(codec.frame(payload)))
+    (echoed,) = read_all(client, codec.frame(payload))
     assert echoed[:40] == payload
 
 
 def test_obfuscated_with_proxy_secret() -> None:
     secret = os.urandom(16)
-    client = ObfuscatedClient(OBFUSCATED_TAGS["intermediate"], dc_id=-2, secret=secret)
+    client = make_framing("obfuscated_intermediate", dc_id=-2, secret=secret)
     payload = os.urandom(64)
-    stream = client.header + client.wrap(intermediate_packet(payload))
+    stream = client.opening() + client.pack(payload)
     codec, received = receive([stream], secret=secret)
     assert isinstance(codec, ObfuscatedCodec)
     assert codec.dc_id == -2
     assert received == [payload]
-    assert read_intermediate(client.unwrap(codec.frame(payload))) == [payload]
+    assert read_all(client, codec.frame(payload)) == [payload]
 
 
 def test_obfuscated_unknown_tag_rejected() -> None:
-    client = ObfuscatedClient(b"\x01\x02\x03\x04", dc_id=2)
+    client = ObfuscatedFraming(IntermediateFraming(tagged=False), 2, tag=b"\x01\x02\x03\x04")
     with pytest.raises(TransportError, match="tag"):
-        TransportDetector().feed(client.header)
+        TransportDetector().feed(client.opening())
 
 
 def test_obfuscated_codec_needs_a_64_byte_header() -> None:
@@ -471,7 +442,7 @@ def test_transport_error_payload(code: int, wire: bytes) -> None:
     assert transport_error(code) == wire
     assert int.from_bytes(wire, "little", signed=True) == -code
     assert AbridgedCodec().frame(transport_error(code)) == b"\x01" + wire
-    assert read_full(FullCodec().frame(transport_error(code))) == [wire]
+    assert read_all(FullFraming(), FullCodec().frame(transport_error(code))) == [wire]
 
 
 def test_transport_error_code_must_be_positive() -> None:
