@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
 from pyrogram.crypto import rsa as kurigram_rsa
 from pyrogram.raw import types
 
+from tests.support.wire import ServerKey
 from tgemu.rsa_key import ServerRSAKey, rsa_fingerprint
 
 # Telegram's production key #1, as published and embedded in Kurigram.
@@ -79,24 +80,9 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
-def rsa_pad_encrypt(data: bytes, key: ServerRSAKey) -> bytes:
-    """RSA_PAD, step by step as core.telegram.org/mtproto/auth_key describes it."""
-    assert len(data) <= 144
-    data_with_padding = data + os.urandom(192 - len(data))
-    data_pad_reversed = data_with_padding[::-1]
-    while True:
-        temp_key = os.urandom(32)
-        data_with_hash = data_pad_reversed + hashlib.sha256(temp_key + data_with_padding).digest()
-        aes_encrypted: bytes = tgcrypto.ige256_encrypt(data_with_hash, temp_key, bytes(32))
-        temp_key_xor = _xor(temp_key, hashlib.sha256(aes_encrypted).digest())
-        key_aes_encrypted = temp_key_xor + aes_encrypted
-        if int.from_bytes(key_aes_encrypted, "big") < key.n:
-            break
-    return pow(int.from_bytes(key_aes_encrypted, "big"), key.e, key.n).to_bytes(256, "big")
-
-
-def raw_encrypt(plain: bytes, key: ServerRSAKey) -> bytes:
-    return pow(int.from_bytes(plain, "big"), key.e, key.n).to_bytes(256, "big")
+def client_side(key: ServerRSAKey) -> ServerKey:
+    """The public half as the raw client holds it, with RSA_PAD written from the spec."""
+    return ServerKey(key.n, key.e)
 
 
 # --- fingerprints ------------------------------------------------------------------------------
@@ -110,6 +96,12 @@ def test_fingerprint_of_telegrams_published_key() -> None:
 def test_fingerprint_of_every_key_kurigram_knows() -> None:
     for fingerprint, public in kurigram_rsa.server_public_keys.items():
         assert rsa_fingerprint(public.m, public.e) == fingerprint
+
+
+def test_the_raw_clients_fingerprint_of_every_key_kurigram_knows() -> None:
+    # The raw wire tests check the emulator's fingerprint against this one, so it is checked too.
+    for fingerprint, public in kurigram_rsa.server_public_keys.items():
+        assert ServerKey(public.m, public.e).fingerprint == fingerprint
 
 
 def test_fingerprint_is_a_signed_int64(key: ServerRSAKey) -> None:
@@ -182,7 +174,7 @@ def test_legacy_scheme_as_kurigram_sends_it(
 @pytest.mark.parametrize("kind", INNER_KINDS)
 def test_rsa_pad(key: ServerRSAKey, kind: str) -> None:
     data = inner_data(kind)
-    assert key.decrypt_inner_data(rsa_pad_encrypt(data, key)) == data
+    assert key.decrypt_inner_data(client_side(key).encrypt_rsa_pad(data)) == data
 
 
 @pytest.mark.parametrize("scheme", ["legacy", "rsa_pad"])
@@ -191,7 +183,7 @@ def test_tampered_ciphertext_rejected(key: ServerRSAKey, kurigram_trusts: int, s
     if scheme == "legacy":
         encrypted = legacy_encrypt(data, kurigram_trusts)
     else:
-        encrypted = rsa_pad_encrypt(data, key)
+        encrypted = client_side(key).encrypt_rsa_pad(data)
     for index in (0, 100, 255):
         tampered = bytearray(encrypted)
         tampered[index] ^= 0x01
@@ -208,11 +200,11 @@ def test_legacy_hash_mismatch_rejected(key: ServerRSAKey) -> None:
     plain = bytes(digest) + data
     plain = b"\0" + plain + bytes(255 - len(plain))
     with pytest.raises(ValueError):
-        key.decrypt_inner_data(raw_encrypt(plain, key))
+        key.decrypt_inner_data(client_side(key).encrypt_raw(plain))
 
 
 def test_rsa_pad_hash_mismatch_rejected(key: ServerRSAKey) -> None:
-    # Right temp_key, wrong hash inside: built like rsa_pad_encrypt but with a bad digest.
+    # Right temp_key, wrong hash inside: built like RSA_PAD but with a bad digest.
     data_with_padding = inner_data("plain").ljust(192, b"\0")
     data_with_hash = data_with_padding[::-1] + bytes(32)
     while True:
@@ -223,7 +215,7 @@ def test_rsa_pad_hash_mismatch_rejected(key: ServerRSAKey) -> None:
         if int.from_bytes(plain, "big") < key.n:
             break
     with pytest.raises(ValueError):
-        key.decrypt_inner_data(raw_encrypt(plain, key))
+        key.decrypt_inner_data(client_side(key).encrypt_raw(plain))
 
 
 def test_only_inner_data_constructors_are_parsed(key: ServerRSAKey) -> None:
@@ -234,7 +226,7 @@ def test_only_inner_data_constructors_are_parsed(key: ServerRSAKey) -> None:
     plain = hashlib.sha1(data).digest() + data
     plain = b"\0" + plain + bytes(255 - len(plain))
     with pytest.raises(ValueError):
-        key.decrypt_inner_data(raw_encrypt(plain, key))
+        key.decrypt_inner_data(client_side(key).encrypt_raw(plain))
 
 
 def test_ciphertext_not_below_modulus_rejected(key: ServerRSAKey) -> None:
