@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.support.processes import ROOT, EmulatorProcess
@@ -97,16 +98,17 @@ def test_stock_gramjs_layer_198_bot_reads_the_bin_channel_and_downloads_from_dc4
     check(emu, seen, data, out, ids)
 
 
-def test_stock_pyrogram_2_0_93_layer_151_bot_reads_the_bin_channel_and_downloads_from_dc4(
-    emu: EmulatorProcess, tmp_path: Path
+@pytest.mark.parametrize(("version", "layer"), [("2.0.93", 151), ("2.0.106", 158)])
+def test_stock_pyrogram_bot_reads_the_bin_channel_and_downloads_from_dc4(
+    emu: EmulatorProcess, tmp_path: Path, version: str, layer: int
 ) -> None:
     data, ids = post_files(emu)
     settings_path = tmp_path / "settings.json"
     settings_path.write_text(json.dumps(settings(emu, ids, ids[1])))
     out = tmp_path / "download.bin"
     # Only the --target install is on the path: its `pyrogram` shadows Kurigram's.
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(PEERS / "pyrogram-2.0.93")}
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(PEERS / f"pyrogram-{version}")}
     command = [sys.executable, str(HERE / "pyrogram" / "bot.py"), str(settings_path), str(out)]
     seen = run_peer(command, env, tmp_path)
-    assert (seen["version"], seen["layer"]) == ("2.0.93", 151)
+    assert (seen["version"], seen["layer"]) == (version, layer)
     check(emu, seen, data, out, ids)
