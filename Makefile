@@ -4,14 +4,39 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit emulator bench clean
+PEERS := $(VENV)/peers
+PYROGRAM_PEERS := 2.0.93 2.0.106
+PEER_PINS := tests/peers/schemas.sha256 $(PYROGRAM_PEERS:%=tests/peers/pyrogram/requirements-%.txt) \
+	tests/peers/gramjs/package.json tests/peers/gramjs/package-lock.json
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+.PHONY: demo test lint typecheck unit emulator bench clean peers
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml $(PEER_PINS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(MAKE) peers
 	touch $(STAMP)
+
+# Older clients the emulator answers in their own API layer, all pinned: Pyrogram's source
+# distributions (their compiler/api/source/main_api.tl is the layer-151 and -158 schema),
+# stock Pyrogram 2.0.93 and 2.0.106 for the peer checks (--target: their `pyrogram` must not
+# meet Kurigram's), and GramJS from npm (its tl/apiTl.js is the layer-198 schema; node runs it).
+peers:
+	rm -rf $(PEERS) && mkdir -p $(PEERS)/sdist $(PEERS)/gramjs
+	for file in $$(awk '{print $$2}' tests/peers/schemas.sha256); do \
+		version=$${file#Pyrogram-}; \
+		$(BIN)/pip download --quiet --no-binary :all: --no-deps -d $(PEERS)/sdist \
+			pyrogram==$${version%.tar.gz} || exit 1; \
+	done
+	cd $(PEERS)/sdist && sha256sum --check --quiet $(CURDIR)/tests/peers/schemas.sha256
+	for version in $(PYROGRAM_PEERS); do \
+		$(BIN)/pip install --quiet --no-deps --require-hashes --target $(PEERS)/pyrogram-$$version \
+			-r tests/peers/pyrogram/requirements-$$version.txt || exit 1; \
+	done
+	cp tests/peers/gramjs/package.json tests/peers/gramjs/package-lock.json $(PEERS)/gramjs/
+	cd $(PEERS)/gramjs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 demo: $(STAMP)
 	$(BIN)/tgstream demo

@@ -16,6 +16,7 @@ from . import mtcrypto, tl
 from . import session as mts
 from .faults import TokenBucket
 from .handshake import Handshake, HandshakeFailed, NewKey
+from .layers import adapt as layers
 from .rpc import REGISTRY, CallContext, RpcError
 from .rpc.upload import UPLOAD_FILE
 from .session import MTSession, Outgoing
@@ -322,7 +323,8 @@ class Connection:
                 is_response=False,
             )
         try:
-            obj = tl.read(body)
+            # API layers: read with the schema of the layer the client declared.
+            obj = layers.read_request(body, self._client_layer(session))
         except Exception:
             self.emu.stats.unimplemented[f"#{constructor:08x}"] += 1
             if content:
@@ -413,7 +415,8 @@ class Connection:
                 if not without_updates:
                     session.wants_updates = True
             result = await registered.handler(ctx, query)
-            body = result if isinstance(result, bytes) else tl.write(result)
+            # API layers: the answer is written in the layer the client declared.
+            body = layers.write_answer(result, self._client_layer(session))
         except RpcError as exc:
             emu.stats.errors[exc.message] += 1
             body = _rpc_error(exc.code, exc.message)
@@ -437,6 +440,15 @@ class Connection:
         assert self.key is not None
         user = self.emu.store.user_of(self.key)
         return user.id if user is not None else None
+
+    def _client_layer(self, session: MTSession) -> int | None:
+        # API layers: Telegram saves the layer of invokeWithLayer(initConnection) with the
+        # auth key (core.telegram.org/api/invoking), so a new session of a key inherits it.
+        if session.layer is None:
+            for other in self.emu.sessions.values():
+                if other.key is session.key and other.layer is not None:
+                    return other.layer
+        return session.layer
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -468,6 +480,9 @@ class Connection:
         self, session: MTSession, body: bytes, content_related: bool, is_response: bool
     ) -> None:
         if not self.closed:
+            if content_related and not is_response:
+                # API layers: pushed updates go out in the layer the client declared.
+                body = layers.adapt_pushed(body, self._client_layer(session))
             self.queue.put_nowait(_Send(session, body, content_related, is_response))
 
     async def _write_loop(self) -> None:
