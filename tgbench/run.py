@@ -6,16 +6,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from tgemu.launch import EmulatorProcess, Options
+
 from . import report
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
-from .procs import Emulator
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
 
 RTT_MS = 80
@@ -33,9 +35,9 @@ def _network() -> dict[str, Any]:
 
 
 def _one(
-    emu: Emulator, contender: Contender, files: Files, work: Workload, run: int, base: Path
+    emu: EmulatorProcess, contender: Contender, files: Files, work: Workload, run: int, base: Path
 ) -> dict[str, Any]:
-    server = Server(contender, emu.config, base / f"run{run}-{contender.name}")
+    server = Server(contender, emu, base / f"run{run}-{contender.name}")
     server.start()
     try:
         runner = Runner(emu, server, files, work, seed=run)
@@ -49,14 +51,18 @@ def bench(work: Workload, runs: int, base: Path, say: Any) -> dict[str, Any]:
     say("AES-256-IGE on one core: measuring ...")
     aes = aes_ige_mb_s()
     say("starting the emulator ...")
-    emu = Emulator(base, bots=max(c.bots for c in contenders))
+    emu = EmulatorProcess(
+        base / "emulator",
+        base / "emulator.log",
+        bots=max(c.bots for c in contenders),
+        options=Options(new_session=True),
+    )
     try:
+        emu.start()
         say("posting the files ...")
         files = Files(emu, work)
-        emu.faults(
-            dcs={str(DC): {"latency_ms": RTT_MS, "bandwidth_bps": CONNECTION_BPS}},
-            account_bandwidth_bps=ACCOUNT_BPS,
-        )
+        emu.control.shape_dc(DC, latency_ms=RTT_MS, bandwidth_bps=CONNECTION_BPS)
+        emu.control.account_bandwidth(ACCOUNT_BPS)
         raw: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
         for run in range(runs):
             for contender in contenders:
@@ -64,7 +70,7 @@ def bench(work: Workload, runs: int, base: Path, say: Any) -> dict[str, Any]:
                 raw[contender.name].append(_one(emu, contender, files, work, run, base))
                 say(f"run {run + 1}/{runs}: {contender.name} ({time.monotonic() - started:.0f} s)")
     finally:
-        emu.stop()
+        emu.stop(signal.SIGTERM)
     return report.summarize(contenders, raw, work, _network(), aes)
 
 
