@@ -15,7 +15,7 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import report
+from . import emulator_throughput, report
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
@@ -80,10 +80,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per contender (default 3)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs in this directory")
+    ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
+    ceiling.add_argument("--emulator-throughput", action="store_true")
+    ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
+    ceiling.add_argument("--clients", type=int, default=8, help="Kurigram clients (default 8)")
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
+    if args.size_mib < 1 or args.clients < 2:
+        parser.error("--size-mib must be at least 1 and --clients at least 2")
     work = QUICK if args.quick else FULL
     started = time.monotonic()
 
@@ -94,12 +100,20 @@ def main(argv: list[str]) -> int:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         try:
-            result = bench(work, runs, base, say)
+            if args.emulator_throughput:
+                rows = emulator_throughput.run(base, args.size_mib, args.clients, say)
+                result: dict[str, Any] = {"emulator_throughput": rows}
+            else:
+                result = bench(work, runs, base, say)
         except RuntimeError as exc:
             print(f"tgstream bench: {exc}", file=sys.stderr)
             return 1
     result["seconds"] = round(time.monotonic() - started, 1)
-    print(report.table(result))
+    if args.emulator_throughput:
+        print(emulator_throughput.table(result["emulator_throughput"], args.size_mib))
+        result["all_bytes_correct"] = True  # wrong bytes raise
+    else:
+        print(report.table(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0 if result["all_bytes_correct"] else 1
