@@ -9,13 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The same exact-pin runtime lock that CI installs (requirements-dev.txt includes it).
+# The same exact-pin runtime lock that CI installs (requirements-dev.txt includes it): the
+# server's dependencies only, no emulator, demo, bench or test tools.
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
+# Only the product: with tgemu/ and tgbench/ absent, `pip install .` finds tgstream alone.
 COPY pyproject.toml README.md ./
 COPY tgstream ./tgstream
-COPY tgemu ./tgemu
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tgstream \
     && mkdir -p /data/sessions \

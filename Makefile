@@ -5,25 +5,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 PEERS := $(VENV)/peers
+PEERS_STAMP := $(PEERS)/.installed
 PYROGRAM_PEERS := 2.0.93 2.0.106
 PEER_PINS := tests/peers/schemas.sha256 $(PYROGRAM_PEERS:%=tests/peers/pyrogram/requirements-%.txt) \
 	tests/peers/gramjs/package.json tests/peers/gramjs/package-lock.json
 
-.PHONY: demo test lint typecheck unit emulator bench clean peers
+.PHONY: demo test lint typecheck imports unit emulator bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml $(PEER_PINS)
+$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
-	$(MAKE) peers
 	touch $(STAMP)
 
 # Older clients the emulator answers in their own API layer, all pinned: Pyrogram's source
 # distributions (their compiler/api/source/main_api.tl is the layer-151 and -158 schema),
 # stock Pyrogram 2.0.93 and 2.0.106 for the peer checks (--target: their `pyrogram` must not
 # meet Kurigram's), and GramJS from npm (its tl/apiTl.js is the layer-198 schema; node runs it).
-peers:
+$(PEERS_STAMP): $(STAMP) $(PEER_PINS)
 	rm -rf $(PEERS) && mkdir -p $(PEERS)/sdist $(PEERS)/gramjs
 	for file in $$(awk '{print $$2}' tests/peers/schemas.sha256); do \
 		version=$${file#Pyrogram-}; \
@@ -37,6 +37,7 @@ peers:
 	done
 	cp tests/peers/gramjs/package.json tests/peers/gramjs/package-lock.json $(PEERS)/gramjs/
 	cd $(PEERS)/gramjs && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(PEERS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/tgstream demo
@@ -48,13 +49,17 @@ bench: $(STAMP)
 	$(BIN)/tgstream bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check tgstream tgemu tgbench tests benchmarks
-	$(BIN)/ruff format --check tgstream tgemu tgbench tests benchmarks
+	$(BIN)/ruff check tgstream tgemu tgbench tests
+	$(BIN)/ruff format --check tgstream tgemu tgbench tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The import contracts in pyproject.toml: layers, the product alone, no cycles.
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck imports $(PEERS_STAMP)
 	$(BIN)/pytest -q
 
 clean:

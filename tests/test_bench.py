@@ -1,4 +1,5 @@
-"""`tgstream bench --quick` as CI's smoke test: every contender, every scenario, right bytes."""
+"""`tgstream bench --quick` as CI's smoke test: every contender, every scenario, right bytes;
+and the emulator's own throughput, measured the same way."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def test_quick_bench_serves_correct_bytes_from_every_contender(tmp_path: Path) -
             assert figures["error_kinds"] == [], (name, scenario, figures["error_kinds"])
     assert "targets for tgstream (defaults):" in proc.stdout
     assert "every contender served correct bytes: yes" in proc.stdout
+
+
+def test_emulator_throughput_reads_correct_bytes(tmp_path: Path) -> None:
+    """The emulator's own getFile ceiling, measured by stock Kurigram clients."""
+    out = tmp_path / "throughput.json"
+    options = ["--size-mib", "2", "--clients", "2", "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tgstream", "bench", "--emulator-throughput", *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())["emulator_throughput"]
+    pairs = [(row["clients"], row["in_flight"]) for row in rows]
+    assert pairs == [(1, 1), (1, 4), (2, 4), (2, 2)]
+    assert all(row["mb_s"] > 0 for row in rows)
+    assert "emulator unshaped" in proc.stdout

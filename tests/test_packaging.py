@@ -1,13 +1,16 @@
 """The container recipe, checked without a Docker engine: it installs the very lock CI
-installs, and its entrypoint command runs here and serves."""
+installs and only the product, and its entrypoint command runs here and serves."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -17,21 +20,129 @@ from tests.support.processes import ROOT, EmulatorProcess, free_port, server_env
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
+# What a production image must not install: the demo's video encoder, the emulator's and the
+# tests' HTTP client and upload parser, browser drivers, test and lint tools.
+NOT_IN_IMAGE = {
+    "av",
+    "httpx",
+    "python-multipart",
+    "playwright",
+    "pytest",
+    "hypothesis",
+    "schemathesis",
+    "ruff",
+    "mypy",
+    "import-linter",
+    "py-spy",
+}
+
+
+def _pins(name: str) -> dict[str, str]:
+    """Package (lower case) -> version of one requirements file, its `-r` includes aside."""
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        if line and not line.startswith(("#", "-r ")):
+            # Exact pins only, so the image, CI and make resolve the same versions.
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][^\s]*", line), (name, line)
+            package, version = line.split("==")
+            pins[package.lower().replace("_", "-")] = version
+    return pins
+
+
 def test_image_installs_the_lock_ci_installs() -> None:
     installs = re.findall(r"pip install [^\n]*-r (\S+)", DOCKERFILE)
     assert installs == ["requirements.txt"]
     dev = (ROOT / "requirements-dev.txt").read_text().splitlines()
-    assert "-r requirements.txt" in dev
+    assert "-r requirements.txt" in dev and "-r requirements-demo.txt" in dev
     makefile = (ROOT / "Makefile").read_text()
     assert "pip install --quiet -r requirements-dev.txt" in makefile
     assert (
         "bash" in (ROOT / ".ci" / "run").read_text()
         and "make test" in (ROOT / ".ci" / "run").read_text()
     )
-    # Every runtime pin is exact, so the image and CI resolve the same versions.
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][^\s]*", line), line
+    runtime, demo, tools = (_pins(f"requirements{s}.txt") for s in ("", "-demo", "-dev"))
+    assert not NOT_IN_IMAGE & runtime.keys()
+    assert {"av", "httpx", "python-multipart"} <= demo.keys()
+    assert {"import-linter", "pytest", "playwright"} <= tools.keys()
+    # One version per package across the three files.
+    for package in runtime.keys() & demo.keys() | runtime.keys() & tools.keys():
+        assert runtime[package] == demo.get(package, tools.get(package)), package
+
+
+def test_image_copies_only_the_product() -> None:
+    copied = [line.split()[1:-1] for line in DOCKERFILE.splitlines() if line.startswith("COPY")]
+    assert copied == [["requirements.txt"], ["pyproject.toml", "README.md"], ["tgstream"]]
+    instructions = "\n".join(line for line in DOCKERFILE.splitlines() if not line.startswith("#"))
+    assert not re.search(r"tgemu|tgbench|playwright|chromium", instructions)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        assert re.split(r"[<>=!~\[ ]", requirement)[0].lower() not in NOT_IN_IMAGE
+    assert any(r.startswith("av") for r in project["optional-dependencies"]["demo"])
+
+
+def _product_only(tmp_path: Path) -> Path:
+    """What the image's build stage holds: pyproject.toml, README.md and tgstream/."""
+    tree = tmp_path / "app"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(ROOT / "tgstream", tree / "tgstream", ignore=shutil.ignore_patterns("*.pyc"))
+    return tree
+
+
+def test_pip_install_of_the_image_tree_finds_only_tgstream(tmp_path: Path) -> None:
+    tree = _product_only(tmp_path)
+    probe = (
+        "from setuptools.dist import Distribution\n"
+        "d = Distribution(); d.parse_config_files(); print(' '.join(d.packages))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    packages = proc.stdout.split()
+    assert "tgstream" in packages and "tgstream.web" in packages
+    assert all(p == "tgstream" or p.startswith("tgstream.") for p in packages), packages
+
+
+def test_the_production_cli_names_what_is_missing(tmp_path: Path) -> None:
+    """Where only tgstream is installed, `tgstream emulator|demo|bench` say in one line
+    which parts are missing and exit 2 (no traceback)."""
+    tree = _product_only(tmp_path)
+    # -S: no site-packages, so neither the checkout's tgemu/tgbench nor PyAV can be found.
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    for command, missing in (
+        ("emulator", ["tgemu"]),
+        ("demo", ["tgemu", "av"]),
+        ("bench", ["tgemu", "tgbench"]),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-S", "-m", "tgstream", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, (command, proc.stderr)
+        line = proc.stderr.strip()
+        assert "\n" not in line and line.startswith(f"tgstream {command}: "), line
+        assert all(name in line for name in missing) and "not installed" in line, line
+
+
+def test_the_server_loads_no_emulator_bench_demo_or_test_code() -> None:
+    probe = "import sys, tgstream.server; print(' '.join(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    loaded = {name.split(".")[0] for name in proc.stdout.split()}
+    assert "tgstream" in loaded and "fastapi" in loaded
+    forbidden = {"tgemu", "tgbench", "tests", "av", "httpx", "pytest", "_pytest"}
+    forbidden |= {"hypothesis", "playwright", "schemathesis"}
+    assert not loaded & forbidden, loaded & forbidden
 
 
 def test_image_is_non_root_with_sessions_volume_and_healthcheck() -> None:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from tgemu.launch import EmulatorProcess, Options, ServerProcess, free_port, inherited_env
 from tgstream import links
-from tgstream.demo.launch import free_port, inherited_env, server_env
-
-from .procs import Child
 
 SECRET = "tgstream-bench-secret"
 
@@ -60,33 +57,35 @@ def lineup() -> list[Contender]:
 class Server:
     """One contender's process; restartable on the same session directory."""
 
-    def __init__(self, contender: Contender, config: dict[str, Any], state: Path) -> None:
+    def __init__(self, contender: Contender, emu: EmulatorProcess, state: Path) -> None:
         self.contender = contender
         self.state = state
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         sessions = state / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
-        self.env = {
+        port = free_port()
+        env = {
             **inherited_env(),
-            **server_env(config, sessions, self.port),
+            **emu.server_env(sessions, port, contender.bots),
             "SECRET": SECRET,
             "LOG_LEVEL": "WARNING",
             **contender.env,
         }
-        for index in range(1, contender.bots):
-            self.env[f"MULTI_TOKEN{index}"] = config["bot_tokens"][index]
-        self.child: Child | None = None
+        # Its own session, so that a Ctrl-C of the bench is the bench's to act on.
+        options = Options(new_session=True)
+        self.process = ServerProcess(
+            env, port, state / "server.log", module=contender.module, options=options
+        )
+        self.url = self.process.url
 
-    def start(self) -> Child:
-        self.child = Child(list(self.contender.module), self.state / "server.log", self.env)
-        self.child.wait_http(f"{self.url}/readyz")
-        return self.child
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self) -> None:
+        self.process.start()
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            self.child = None
+        self.process.stop()
 
     def link(self, message_id: int) -> str:
         return self.contender.url(self.url, message_id)

@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tgemu.launch import EmulatorProcess
+
 from . import load
 from .lineup import Server
-from .procs import Emulator, Meter
+from .meter import Meter
 from .stats import percentile
 
 MiB = 1 << 20
@@ -47,10 +49,10 @@ class File:
 class Files:
     """The same files for every contender, posted once to the bin channel on DC 4."""
 
-    def __init__(self, emu: Emulator, work: Workload) -> None:
+    def __init__(self, emu: EmulatorProcess, work: Workload) -> None:
         def post(name: str, mib: int) -> File:
             data = os.urandom(mib * MiB)
-            return File(emu.post_to_channel(data, DC, name), data)
+            return File(emu.post_to_channel(data, DC, name)["message_id"], data)
 
         self.single = post("single.bin", work.single_mib)
         self.seek = post("seek.bin", work.seek_file_mib)
@@ -62,7 +64,9 @@ Scenario = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class Runner:
-    def __init__(self, emu: Emulator, server: Server, files: Files, work: Workload, seed: int):
+    def __init__(
+        self, emu: EmulatorProcess, server: Server, files: Files, work: Workload, seed: int
+    ) -> None:
         self.emu = emu
         self.server = server
         self.files = files
@@ -72,10 +76,9 @@ class Runner:
     async def measured(self, scenario: Scenario, prepare: Scenario | None = None) -> dict[str, Any]:
         """Run `scenario` between two readings of the emulator's counters and of the server's
         RSS and CPU; `prepare` runs inside the counters' window but outside the server's."""
-        self.emu.reset_stats()
+        self.emu.control.reset_stats()
         prepared = await prepare() if prepare is not None else {}
-        assert self.server.child is not None
-        meter = Meter(self.server.child.pid)
+        meter = Meter(self.server.pid)
         result = await scenario()
         result["errors"] += prepared.pop("errors", 0)
         result["error_kinds"] = prepared.pop("error_kinds", []) + result["error_kinds"]
@@ -83,7 +86,7 @@ class Runner:
         # Let cancelled prefetches settle so their bytes are counted against this scenario.
         await asyncio.sleep(0.3)
         result.update(meter.finish())
-        dcs = self.emu.stats()["dcs"].values()
+        dcs = self.emu.control.stats()["dcs"].values()
         totals = {k: sum(int(d[k]) for d in dcs) for k in next(iter(dcs)) if k != "dc"}
         served = result["served_bytes"]
         result.update(

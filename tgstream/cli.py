@@ -1,15 +1,39 @@
 """Command line: `tgstream serve | emulator | link | demo | bench`.
 
-The emulator and the bench are wired here only: product code under tgstream/ never
-imports tgemu or tgbench.
+The emulator, the demo and the bench are wired here only, imported inside their commands:
+product code under tgstream/ never imports tgemu or tgbench.  A production install has
+neither (nor PyAV), and those commands then say so in one line and exit 2.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+
+# A source checkout (`pip install -r requirements-dev.txt`) has them all.
+_INSTALL_HINT = "run it from a source checkout with requirements-demo.txt installed"
+
+
+def _missing(command: str, modules: tuple[str, ...]) -> bool:
+    """Whether a module `command` needs is not installed; if so, says which, in one line."""
+    absent = [name for name in modules if importlib.util.find_spec(name) is None]
+    if absent:
+        names = " and ".join(absent)
+        verb = "is" if len(absent) == 1 else "are"
+        print(f"tgstream {command}: {names} {verb} not installed; {_INSTALL_HINT}", file=sys.stderr)
+    return bool(absent)
+
+
+# What each command imports beyond the product: the emulator's control API takes uploads
+# (python_multipart); the launcher and the viewers speak HTTP (httpx).
+_EMULATOR = ("tgemu", "python_multipart")
+_DEMO = (*_EMULATOR, "httpx", "av")
+_BENCH = (*_EMULATOR, "httpx", "tgbench")
 
 
 def _emulator(argv: list[str]) -> int:
+    if _missing("emulator", _EMULATOR):
+        return 2
     from tgemu.runner import main as emulator_main
 
     return emulator_main(argv)
@@ -42,12 +66,16 @@ def _link(argv: list[str]) -> int:
 
 
 def _demo(argv: list[str]) -> int:
-    from .demo.run import main as demo_main
+    if _missing("demo", _DEMO):
+        return 2
+    from tgemu.demo.run import main as demo_main
 
     return demo_main(argv)
 
 
 def _bench(argv: list[str]) -> int:
+    if _missing("bench", _BENCH):
+        return 2
     from tgbench.run import main as bench_main
 
     return bench_main(argv)

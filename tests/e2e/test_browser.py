@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 from tests.e2e.conftest import new_server
 from tests.e2e.test_bot_flow import replies_to
 from tests.support.processes import ROOT, EmulatorProcess, ServerProcess
-from tgstream.demo.sample import make_sample_video
+from tgemu.demo.sample import make_sample_video
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking flags Chromium spends its start-up on connections this closed

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import ROOT, free_port
-from tgstream.demo.launch import wait_http
+from tgemu.launch import wait_http
 
 START_TIMEOUT = 180.0  # links printed (the sample video is made once per module)
 STOP_TIMEOUT = 20.0  # the demo gone after a signal, and every child of it
@@ -31,7 +31,7 @@ STOP_TIMEOUT = 20.0  # the demo gone after a signal, and every child of it
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tgstream.demo.sample import cached_sample
+    from tgemu.demo.sample import cached_sample
 
     return cached_sample(tmp_path_factory.mktemp("media"))
 

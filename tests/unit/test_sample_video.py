@@ -9,8 +9,8 @@ import av
 import pytest
 from av.video.frame import VideoFrame
 
-from tgstream.demo import sample
-from tgstream.demo.sample import cached_sample, make_sample_video, sample_name
+from tgemu.demo import sample
+from tgemu.demo.sample import cached_sample, make_sample_video, sample_name
 
 SECONDS = 3
 WIDTH = 640

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
-from pyrogram import Client
+from pyrogram import Client, raw
+from pyrogram.file_id import FileId
 
 from tgstream.config import load_rsa_pem, parse_dc_addresses
 from tgstream.telegram.network import connection_factory, trust_rsa_key
@@ -34,8 +35,8 @@ class Media:
     message: Any  # the Kurigram Message it came from
 
 
-def make_client(name: str) -> Client:
-    env = os.environ
+def make_client(name: str, env: Mapping[str, str] = os.environ) -> Client:
+    """A bot client from tgstream's settings in `env` (the contender's own environment)."""
     kwargs: dict[str, Any] = {}
     # Parsed exactly as tgstream parses them, so every contender dials the same DCs.
     if env.get("TG_DC_ADDRESSES"):
@@ -52,6 +53,18 @@ def make_client(name: str) -> Client:
         no_updates=True,
         **kwargs,
     )
+
+
+def document_location(file_id: str) -> Any:
+    """The InputDocumentFileLocation a Bot-API file_id names."""
+    decoded = FileId.decode(file_id)
+    location = raw.types.InputDocumentFileLocation(
+        id=decoded.media_id,
+        access_hash=decoded.access_hash,
+        file_reference=decoded.file_reference,
+        thumb_size="",
+    )
+    return location
 
 
 def bin_channel() -> int:

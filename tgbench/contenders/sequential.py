@@ -14,7 +14,16 @@ from pyrogram import raw
 from pyrogram.file_id import FileId
 from pyrogram.session import Session
 
-from .common import CHUNK, Media, bin_channel, make_app, make_client, media_of, serve
+from .common import (
+    CHUNK,
+    Media,
+    bin_channel,
+    document_location,
+    make_app,
+    make_client,
+    media_of,
+    serve,
+)
 
 client = make_client("sequential")
 _properties: dict[int, Media] = {}
@@ -36,14 +45,8 @@ async def _media_session(dc_id: int) -> Session:
 
 
 async def body(media: Media, first: int, last: int) -> AsyncIterator[bytes]:
-    decoded = FileId.decode(media.file_id)
-    location = raw.types.InputDocumentFileLocation(
-        id=decoded.media_id,
-        access_hash=decoded.access_hash,
-        file_reference=decoded.file_reference,
-        thumb_size="",
-    )
-    session = await _media_session(decoded.dc_id)
+    location = document_location(media.file_id)
+    session = await _media_session(FileId.decode(media.file_id).dc_id)
     offset = first - first % CHUNK
     skip = first - offset
     remaining = last - first + 1

@@ -26,14 +26,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
-
-from .launch import free_port, inherited_env, server_env, wait_http
+from ..control_client import ControlClient
+from ..launch import Child, EmulatorProcess, Options, ServerProcess, free_port, inherited_env
 
 DEMO_USER = 100_001
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -244,7 +243,7 @@ class Demo:
     def __init__(self, state: Path, port: int) -> None:
         self.state = state
         self.port = port
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children: list[Child] = []
         self.lock_fd: int | None = None
         self.signalled: int | None = None  # the first stop signal
         self.deferred = False  # a first stop signal is raised at the end of spawn()
@@ -315,112 +314,81 @@ class Demo:
 
     # Children ----------------------------------------------------------------------------------
 
-    def spawn(
-        self, args: list[str], log_name: str, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        log = open(self.state / log_name, "ab")  # noqa: SIM115 - the child owns it
+    def options(self) -> Options:
+        """Each child in its own process group, out of reach of the terminal's Ctrl-C (the
+        demo stops the children itself, the server first), holding the lock, which so lives
+        on while any process of this demo does."""
+        return Options(
+            new_session=True,
+            pass_fds=() if self.lock_fd is None else (self.lock_fd,),
+            preexec_fn=_child_setup(os.getpid()),
+        )
+
+    def spawn(self, child: Child, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         # A child started but not yet in `children` would be missed by stop(): a signal in
         # between is acted on just after.
         self.deferred = True
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tgstream", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                # Its own process group, out of reach of the terminal's Ctrl-C: the demo
-                # stops the children itself, the server first.
-                start_new_session=True,
-                # The lock lives on while any process of this demo does.
-                pass_fds=() if self.lock_fd is None else (self.lock_fd,),
-                preexec_fn=_child_setup(os.getpid()),
-            )
-            self.children.append(proc)
+            child.spawn(args, env)
+            self.children.append(child)
         finally:
-            log.close()
             self.deferred = False
         if self.signalled is not None:
             raise Stop(self.signalled)
-        return proc
-
-    def _kill(self, proc: subprocess.Popen[bytes], signum: int) -> None:
-        # Only while it is not reaped: until then its pid, and so its group id, stay its own.
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signum)
 
     def stop(self) -> None:
         """SIGTERM to every child's group, SIGKILL to what is left after GRACE seconds (at
         once on a second Ctrl-C); returns when all are gone."""
-        live = [proc for proc in reversed(self.children) if proc.poll() is None]
-        for proc in live:
-            self._kill(proc, signal.SIGTERM)
+        live = [child for child in reversed(self.children) if child.running()]
+        for child in live:
+            child.send(signal.SIGTERM)
         deadline = time.monotonic() + GRACE
         while not self.hurry and time.monotonic() < deadline:
-            if all(proc.poll() is not None for proc in live):
+            if not any(child.running() for child in live):
                 break
             time.sleep(0.05)
-        for proc in live:
-            if proc.poll() is None:
-                self._kill(proc, signal.SIGKILL)
+        for child in live:
+            if child.running():
+                child.send(signal.SIGKILL)
+                assert child.proc is not None
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(10)
+                    child.proc.wait(10)
 
     def run(self) -> dict[str, Any]:
         port = self.choose_port()
-        control_port = free_port()
-        control = f"http://127.0.0.1:{control_port}"
-        _say("starting the Telegram DC emulator ...")
-        emulator = self.spawn(
-            [
-                "emulator",
-                "--control-port",
-                str(control_port),
-                "--state-dir",
-                str(self.state / "emulator"),
-                "--bots",
-                "1",
-            ],
-            "emulator.log",
+        emulator = EmulatorProcess(
+            self.state / "emulator", self.state / "emulator.log", options=self.options()
         )
-        wait_http(f"{control}/healthz", emulator, "the emulator")
-        config = httpx.get(f"{control}/config").json()
+        _say("starting the Telegram DC emulator ...")
+        self.spawn(emulator, emulator.args())
+        emulator.wait_ready()
 
         from .sample import cached_sample
 
         video = cached_sample(self.state / "media", progress=_progress)
         _say(f"\r  sample video: {video} ({video.stat().st_size / 1e6:.1f} MB)" + " " * 20)
 
-        public_url = f"http://127.0.0.1:{port}"
         env = {
             **inherited_env(),
-            **server_env(config, self.state / "sessions", port),
+            **emulator.server_env(self.state / "sessions", port),
             "LOG_JSON": "false",
         }
+        server = ServerProcess(env, port, self.state / "server.log", options=self.options())
         _say("starting tgstream serve ...")
-        server = self.spawn(["serve"], "server.log", env)
-        wait_http(f"{public_url}/readyz", server, "tgstream serve")
+        self.spawn(server, server.module, env)
+        server.wait_ready()
 
-        links = self._deliver(control, config, video, env)
-        return {"control": control, "public_url": public_url, **links}
+        links = self._deliver(emulator.control, video)
+        return {"control": emulator.url, "public_url": server.url, **links}
 
-    def _deliver(
-        self, control: str, config: dict[str, Any], video: Path, env: dict[str, str]
-    ) -> dict[str, str]:
+    def _deliver(self, control: ControlClient, video: Path) -> dict[str, str]:
         """Send the video as a user on DC 4 and take the links from the bot's reply."""
-        with video.open("rb") as fh:
-            sent = httpx.post(
-                f"{control}/users/{DEMO_USER}/documents",
-                files={"file": (video.name, fh, "video/mp4")},
-                data={"dc_id": "4", "kind": "video", "mime_type": "video/mp4"},
-                timeout=120,
-            )
-        sent.raise_for_status()
+        control.send_document(
+            DEMO_USER, video, dc=4, name=video.name, kind="video", mime_type="video/mp4"
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            replies = httpx.get(f"{control}/users/{DEMO_USER}/messages").json()
-            urls = [u for reply in replies for u in reply["urls"]]
+            urls = [u for reply in control.messages_to(DEMO_USER) for u in reply["urls"]]
             download = next((u for u in urls if "/dl/" in u), None)
             watch = next((u for u in urls if "/watch/" in u), None)
             if download and watch:
@@ -444,7 +412,7 @@ def _start_and_wait(demo: Demo, args: argparse.Namespace) -> int:
     _say(json.dumps({"demo": info}))
     if args.exit_after_start:
         return 0
-    while all(p.poll() is None for p in demo.children):
+    while all(child.running() for child in demo.children):
         time.sleep(0.5)
     _say("tgstream demo: a child process exited; stopping", err=True)
     return 1
