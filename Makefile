@@ -24,6 +24,7 @@ $(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt pyproject.
 # stock Pyrogram 2.0.93 and 2.0.106 for the peer checks (--target: their `pyrogram` must not
 # meet Kurigram's), and GramJS from npm (its tl/apiTl.js is the layer-198 schema; node runs it).
 $(PEERS_STAMP): $(STAMP) $(PEER_PINS)
+	.ci/debian-packages
 	rm -rf $(PEERS) && mkdir -p $(PEERS)/sdist $(PEERS)/gramjs
 	for file in $$(awk '{print $$2}' tests/peers/schemas.sha256); do \
 		version=$${file#Pyrogram-}; \
