@@ -334,9 +334,10 @@ class Connection:
         faults, dc = self.world.faults, self.dc
         # Paced by payload size (framing adds a few bytes): the frame is made only once the
         # pacing is over, so a DC that hangs meanwhile drops it before framing.
-        await self.bucket.take(len(payload), faults.dcs[dc].bandwidth_bps)
+        await _wait(self.bucket.take(len(payload), faults.dcs[dc].bandwidth_bps))
         if user_id is not None and faults.account_bandwidth_bps is not None:
-            await faults.account_bucket(user_id).take(len(payload), faults.account_bandwidth_bps)
+            account = faults.account_bucket(user_id)
+            await _wait(account.take(len(payload), faults.account_bandwidth_bps))
         # Read after the pacing: the faults may have changed while it waited.
         settings = faults.dcs[dc]
         if self.closed or settings.hang:
@@ -356,3 +357,8 @@ class Connection:
         self.sent_bytes += len(frame)
         self.writer.write(frame)
         await self.writer.drain()
+
+
+async def _wait(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)

@@ -16,7 +16,9 @@ from .messaging import bot_api_channel_id
 from .mtproto.core import MTProtoCore
 from .rpc.dispatch import Dispatcher
 from .rpc.table import METHODS
-from .world import EmulatorConfig, World
+from .world import DEFAULT_DCS, EmulatorConfig, World
+
+__all__ = ["DEFAULT_DCS", "Emulator", "EmulatorConfig"]
 
 log = logging.getLogger("tgemu")
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrogram.raw import functions, types
-from pyrogram.raw.core import MsgContainer
+from pyrogram.raw.core import Message, MsgContainer
 
 from tgemu import tl
 from tgemu.mtcrypto import Plain
@@ -378,8 +378,6 @@ def test_an_inner_message_out_of_time_is_rejected_alone() -> None:
 
 def test_kurigram_containers_parse_as_the_core_reads_them() -> None:
     # Kurigram's own MsgContainer writer, not ours, builds this one.
-    from pyrogram.raw.core import Message
-
     ping, get_config = functions.Ping(ping_id=1), functions.help.GetConfig()
     inner = [
         Message(ping, client_id(0), 2, len(ping.write())),
