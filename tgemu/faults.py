@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from typing import Any, TypeVar
@@ -89,22 +88,26 @@ class FaultsUpdate(BaseModel):
 
 
 class TokenBucket:
-    """Paces a byte stream to a rate; bursts up to a quarter of a second of traffic."""
+    """Paces a byte stream to a rate; bursts up to a quarter of a second of traffic.
+
+    It only counts: the caller waits the seconds `take` answers, so the world state holds
+    no event loop.
+    """
 
     def __init__(self) -> None:
         self.allowance = 0.0
         self.stamp = time.monotonic()
 
-    async def take(self, size: int, rate: int | None) -> None:
+    def take(self, size: int, rate: int | None) -> float:
+        """Spend `size` bytes at `rate` bytes/s; the seconds to wait before sending them."""
         if rate is None:
-            return
+            return 0.0
         now = time.monotonic()
         burst = rate / 4
         self.allowance = min(burst, self.allowance + (now - self.stamp) * rate)
         self.stamp = now
         self.allowance -= size
-        if self.allowance < 0:
-            await asyncio.sleep(-self.allowance / rate)
+        return -self.allowance / rate if self.allowance < 0 else 0.0
 
 
 class Faults:

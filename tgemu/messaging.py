@@ -12,16 +12,15 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyrogram.raw import types
 
 from . import tl
 from .store import Store, StoredFile, User
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .views import user_tl
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -105,9 +104,11 @@ class Change:
 
 
 class Messaging:
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
-        self.store: Store = emu.store
+    def __init__(self, store: Store, bots: list[User], deliver: Callable[[int, Any], None]) -> None:
+        """`deliver(user_id, updates)` hands an Updates object to that account's clients."""
+        self.store = store
+        self.bots = bots
+        self.deliver = deliver
         self.store.db.executescript(_SCHEMA)
         self.channels: dict[int, Channel] = {
             row[0]: Channel(*row)
@@ -267,17 +268,15 @@ class Messaging:
             update = types.UpdateDeleteChannelMessages(
                 channel_id=channel.id, messages=[msg.id], pts=pts, pts_count=1
             )
-            body = tl.write(
-                types.Updates(
-                    updates=[update],
-                    users=[],
-                    chats=[self.channel_tl(channel)],
-                    date=int(time.time()),
-                    seq=0,
-                )
+            updates = types.Updates(
+                updates=[update],
+                users=[],
+                chats=[self.channel_tl(channel)],
+                date=int(time.time()),
+                seq=0,
             )
             for user_id in self.channel_audience(channel.id, sender=None):
-                self.emu.push_updates(user_id, body)
+                self.deliver(user_id, updates)
         return pts
 
     def add(
@@ -420,8 +419,6 @@ class Messaging:
         self, messages: list[StoredMessage], viewer: User | None
     ) -> tuple[list[Any], list[Any]]:
         """The users and chats a client needs to make sense of these messages."""
-        from .rpc.peers import user_tl
-
         user_ids: set[int] = set()
         channel_ids: set[int] = set()
         for msg in messages:
@@ -483,15 +480,12 @@ class Messaging:
             user = self.store.users.get(user_id)
             if user is None:
                 continue
-            body = tl.write(self.updates_tl(msg, pts, edited, user))
-            self.emu.push_updates(user_id, body)
+            self.deliver(user_id, self.updates_tl(msg, pts, edited, user))
 
     def channel_audience(self, channel_id: int, sender: int | None) -> list[int]:
         """The bots that get a channel's updates: its members, but not the one who acted."""
         return [
-            bot.id
-            for bot in self.emu.bots
-            if bot.id != sender and self.is_member(channel_id, bot.id)
+            bot.id for bot in self.bots if bot.id != sender and self.is_member(channel_id, bot.id)
         ]
 
     def difference(self, box: str, after_pts: int, limit: int = 1000) -> list[Change]:

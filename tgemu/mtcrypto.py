@@ -84,15 +84,3 @@ def encrypt_server_message(
     msg_key = hashlib.sha256(auth_key[88 + _SERVER_X : 120 + _SERVER_X] + plain).digest()[8:24]
     aes_key, aes_iv = _kdf(auth_key, msg_key, _SERVER_X)
     return key_id + msg_key + bytes(tgcrypto.ige256_encrypt(plain, aes_key, aes_iv))
-
-
-SALT_PERIOD = 1800
-
-
-def salt_for(secret: bytes, key_id: int, window: int) -> int:
-    """The server salt of an auth key for one 30-minute window.
-
-    Derived rather than stored, so salts survive emulator restarts and need no table.
-    """
-    digest = hmac.new(secret, struct.pack("<Qq", key_id, window), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "little", signed=True)

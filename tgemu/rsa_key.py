@@ -19,7 +19,7 @@ import tgcrypto
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pyrogram.raw import types
-from pyrogram.raw.core import TLObject
+from pyrogram.raw.core import Bytes, TLObject
 
 __all__ = ["ServerRSAKey", "rsa_fingerprint"]
 
@@ -45,20 +45,13 @@ _INNER_DATA_IDS: Final = frozenset(
 )
 
 
-def _tl_bytes(value: bytes) -> bytes:
-    size = len(value)
-    head = bytes((size,)) if size < 254 else b"\xfe" + size.to_bytes(3, "little")
-    body = head + value
-    return body + bytes(-len(body) % 4)
-
-
 def _magnitude(value: int) -> bytes:
     return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def rsa_fingerprint(n: int, e: int) -> int:
     """Telegram's key id: the low 64 bits of SHA1(TL bytes n, TL bytes e), as a signed int64."""
-    digest = hashlib.sha1(_tl_bytes(_magnitude(n)) + _tl_bytes(_magnitude(e))).digest()
+    digest = hashlib.sha1(Bytes(_magnitude(n)) + Bytes(_magnitude(e))).digest()
     return int.from_bytes(digest[-8:], "little", signed=True)
 
 

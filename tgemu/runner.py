@@ -13,7 +13,8 @@ from pathlib import Path
 import uvicorn
 
 from .control import create_control_app
-from .server import DEFAULT_DCS, Emulator, EmulatorConfig
+from .server import Emulator
+from .world import DEFAULT_DCS, EmulatorConfig
 
 
 def parse_dcs(text: str) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ import threading
 from io import BytesIO
 from typing import Any
 
-from pyrogram.raw.core import TLObject, Vector
+from pyrogram.raw.core import Bytes, TLObject, Vector
 
 # Kurigram's generated readers parse a Vector<SomeBoxedType> field with no element type and
 # guess the element size from the bytes left, so a vector of 4-byte objects (inputUserSelf)
@@ -42,20 +42,18 @@ Vector.read_bare = staticmethod(_read_bare)
 Vector.read = classmethod(_vector_read)
 
 GZIP_PACKED = 0x3072CFA1
-MSG_CONTAINER = 0x73F1F8DC
-RPC_RESULT = 0xF35C6D01
-RPC_ERROR = 0x2144CA19
+VECTOR = 0x1CB5C415
 _FUNCTIONS_PREFIX = "pyrogram.raw.functions"
 
 
 def constructor_of(body: bytes) -> int:
-    return int(struct.unpack_from("<I", body, 0)[0]) if len(body) >= 4 else -1
+    return int.from_bytes(body[:4], "little") if len(body) >= 4 else -1
 
 
 def read(body: bytes) -> Any:
     """Parse one boxed TL object; gzip_packed is unwrapped.  Raises KeyError on an unknown id."""
     if constructor_of(body) == GZIP_PACKED:
-        return read(gzip.decompress(_read_tl_bytes(BytesIO(body[4:]))))
+        return read(gzip.decompress(read_tl_bytes(body[4:])))
     _parsing_request.active = True
     try:
         return TLObject.read(BytesIO(body))
@@ -63,26 +61,15 @@ def read(body: bytes) -> Any:
         _parsing_request.active = False
 
 
-def _read_tl_bytes(stream: BytesIO) -> bytes:
-    first = stream.read(1)[0]
-    if first <= 253:
-        length, header = first, 1
-    else:
-        length, header = int.from_bytes(stream.read(3), "little"), 4
-    data = stream.read(length)
-    stream.read(-(header + length) % 4)
-    return data
-
-
-def tl_bytes(data: bytes) -> bytes:
-    """TL `bytes` encoding (length prefix, padding to 4)."""
-    n = len(data)
-    head = bytes([n]) if n <= 253 else b"\xfe" + n.to_bytes(3, "little")
-    return head + data + bytes(-(len(head) + n) % 4)
+def read_tl_bytes(data: bytes) -> bytes:
+    """The value of the TL `bytes` field at the start of `data`."""
+    value: bytes = Bytes.read(BytesIO(data))
+    return value
 
 
 def gzip_packed(data: bytes) -> bytes:
-    return struct.pack("<I", GZIP_PACKED) + tl_bytes(gzip.compress(data, 6))
+    packed: bytes = Bytes(gzip.compress(data, 6))
+    return struct.pack("<I", GZIP_PACKED) + packed
 
 
 def is_function(obj: object) -> bool:
@@ -96,9 +83,6 @@ def method_name(obj: object) -> str:
     name = parts[-1]
     name = name[0].lower() + name[1:] if name else name
     return ".".join([*parts[:-1], name])
-
-
-VECTOR = 0x1CB5C415
 
 
 def write(obj: TLObject | list[TLObject]) -> bytes:

@@ -7,26 +7,29 @@ from typing import Any
 
 from pyrogram.raw import functions, types
 
-from . import CallContext, method
+from .context import CallContext
+from .methods import Methods
+
+methods = Methods()
 
 
-@method(functions.bots.SetBotCommands)
+@methods.register(functions.bots.SetBotCommands)
 async def set_bot_commands(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     commands = [{"command": c.command, "description": c.description} for c in query.commands]
-    ctx.emu.store.set_meta(f"commands:{me.id}", json.dumps(commands))
+    ctx.world.store.set_meta(f"commands:{me.id}", json.dumps(commands))
     return types.BoolTrue()
 
 
-@method(functions.bots.ResetBotCommands)
+@methods.register(functions.bots.ResetBotCommands)
 async def reset_bot_commands(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
-    ctx.emu.store.set_meta(f"commands:{me.id}", "[]")
+    ctx.world.store.set_meta(f"commands:{me.id}", "[]")
     return types.BoolTrue()
 
 
-@method(functions.bots.GetBotCommands)
+@methods.register(functions.bots.GetBotCommands)
 async def get_bot_commands(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
-    stored = json.loads(ctx.emu.store.meta(f"commands:{me.id}", "[]") or "[]")
+    stored = json.loads(ctx.world.store.meta(f"commands:{me.id}", "[]") or "[]")
     return [types.BotCommand(command=c["command"], description=c["description"]) for c in stored]

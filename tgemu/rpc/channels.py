@@ -7,30 +7,33 @@ from typing import Any
 from pyrogram.raw import functions, types
 
 from ..messaging import channel_box
-from . import CallContext, method
 from .chats import resolve_channel
+from .context import CallContext
 from .messages import collect
+from .methods import Methods
+
+methods = Methods()
 
 
-@method(functions.channels.GetChannels)
+@methods.register(functions.channels.GetChannels)
 async def get_channels(ctx: CallContext, query: Any) -> Any:
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     return types.messages.Chats(
         chats=[messaging.channel_tl(resolve_channel(ctx, peer)) for peer in query.id]
     )
 
 
-@method(functions.channels.GetMessages)
+@methods.register(functions.channels.GetMessages)
 async def get_channel_messages(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     channel = resolve_channel(ctx, query.channel)
     box = channel_box(channel.id)
     found, views = collect(ctx, box, query.id)
-    users, chats = ctx.emu.messaging.peers_of(found, me)
+    users, chats = ctx.world.messaging.peers_of(found, me)
     if not any(c.id == channel.id for c in chats):
-        chats.append(ctx.emu.messaging.channel_tl(channel))
+        chats.append(ctx.world.messaging.channel_tl(channel))
     return types.messages.ChannelMessages(
-        pts=ctx.emu.messaging.pts(box),
+        pts=ctx.world.messaging.pts(box),
         count=len(views),
         messages=views,
         topics=[],
@@ -39,11 +42,11 @@ async def get_channel_messages(ctx: CallContext, query: Any) -> Any:
     )
 
 
-@method(functions.channels.GetFullChannel)
+@methods.register(functions.channels.GetFullChannel)
 async def get_full_channel(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     channel = resolve_channel(ctx, query.channel)
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     full = types.ChannelFull(
         id=channel.id,
         about="",

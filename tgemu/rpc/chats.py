@@ -8,7 +8,7 @@ from pyrogram.raw import types
 
 from ..messaging import Channel, channel_box, user_box
 from ..store import User
-from . import CallContext, RpcError
+from .context import CallContext, RpcError
 
 
 def resolve_peer(ctx: CallContext, peer: Any) -> tuple[str, User | Channel]:
@@ -17,7 +17,7 @@ def resolve_peer(ctx: CallContext, peer: Any) -> tuple[str, User | Channel]:
     if isinstance(peer, types.InputPeerSelf):
         return "u", me
     if isinstance(peer, types.InputPeerUser):
-        user = ctx.emu.store.users.get(peer.user_id)
+        user = ctx.world.store.users.get(peer.user_id)
         if user is None or (user.id != me.id and peer.access_hash != user.access_hash):
             raise RpcError(400, "PEER_ID_INVALID")
         return "u", user
@@ -33,7 +33,7 @@ def resolve_channel(ctx: CallContext, peer: Any) -> Channel:
     CHANNEL_PRIVATE for all of them (reading, sending, copying, forwarding, editing).
     """
     me = ctx.require_user()
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     channel = messaging.channels.get(getattr(peer, "channel_id", -1))
     # A member may name a channel with access_hash 0.
     if channel is None or getattr(peer, "access_hash", None) not in (channel.access_hash, 0):

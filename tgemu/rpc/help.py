@@ -7,15 +7,19 @@ from typing import Any
 
 from pyrogram.raw import functions, types
 
-from . import CallContext, method
+from .context import CallContext
+from .methods import Methods
+
+methods = Methods()
 
 
-@method(functions.help.GetConfig, needs_auth=False)
+@methods.register(functions.help.GetConfig, needs_auth=False)
 async def get_config(ctx: CallContext, query: Any) -> Any:
-    emu = ctx.emu
+    world = ctx.world
     now = int(time.time())
     options = [
-        types.DcOption(id=dc, ip_address=emu.config.host, port=emu.ports[dc]) for dc in emu.dc_ids
+        types.DcOption(id=dc, ip_address=world.config.host, port=world.ports[dc])
+        for dc in world.dc_ids
     ]
     return types.Config(
         date=now,
@@ -48,11 +52,11 @@ async def get_config(ctx: CallContext, query: Any) -> Any:
         me_url_prefix="https://t.me/",
         caption_length_max=1024,
         message_length_max=4096,
-        webfile_dc_id=4 if 4 in emu.dc_ids else emu.config.home_dc,
+        webfile_dc_id=4 if 4 in world.dc_ids else world.config.home_dc,
         tmp_sessions=None,
     )
 
 
-@method(functions.help.GetNearestDc, needs_auth=False)
+@methods.register(functions.help.GetNearestDc, needs_auth=False)
 async def get_nearest_dc(ctx: CallContext, query: Any) -> Any:
-    return types.NearestDc(country="ZZ", this_dc=ctx.dc, nearest_dc=ctx.emu.config.home_dc)
+    return types.NearestDc(country="ZZ", this_dc=ctx.dc, nearest_dc=ctx.world.config.home_dc)

@@ -10,8 +10,11 @@ from pyrogram.raw import functions, types
 from .. import tl
 from ..messaging import StoredMessage
 from ..store import StoredFile
-from . import CallContext, RpcError, method
 from .chats import box_for, resolve_peer
+from .context import CallContext, RpcError
+from .methods import Methods
+
+methods = Methods()
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -21,7 +24,7 @@ def _can_write(ctx: CallContext, kind: str, target: Any) -> None:
     me = ctx.require_user()
     if kind == "u" and target.id != me.id:
         # A bot may only write to users who have started a chat with it.
-        rows = ctx.emu.store.query(
+        rows = ctx.world.store.query(
             "SELECT 1 FROM messages WHERE box = ? AND peer = ? AND out = 0 LIMIT 1",
             (f"u:{me.id}", f"u:{target.id}"),
         )
@@ -49,7 +52,7 @@ def _extras(query: Any) -> tuple[bytes | None, int | None, bytes | None]:
 
 def _result(ctx: CallContext, sent: list[tuple[StoredMessage, int, int]]) -> Any:
     """Updates for the sender: updateMessageID per random_id, then the new messages."""
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     me = ctx.require_user()
     updates: list[Any] = []
     for msg, _, random_id in sent:
@@ -78,7 +81,7 @@ def _send(
     kind, target = resolve_peer(ctx, peer)
     _can_write(ctx, kind, target)
     box, peer_key = box_for(ctx, kind, target)
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     msg = messaging.add(
         box,
         peer_key,
@@ -95,7 +98,7 @@ def _send(
     return msg, pts, random_id
 
 
-@method(functions.messages.SendMessage)
+@methods.register(functions.messages.SendMessage)
 async def send_message(ctx: CallContext, query: Any) -> Any:
     if not query.message.strip():
         raise RpcError(400, "MESSAGE_EMPTY")
@@ -113,18 +116,18 @@ def _input_file(ctx: CallContext, media: Any) -> StoredFile:
     else:
         # Uploading is not emulated: files enter through the control API.
         raise RpcError(400, "MEDIA_INVALID")
-    stored = ctx.emu.store.files.get(getattr(ref, "id", -1))
+    stored = ctx.world.store.files.get(getattr(ref, "id", -1))
     if stored is None or stored.gone or stored.access_hash != getattr(ref, "access_hash", None):
         raise RpcError(400, "MEDIA_INVALID")
     if (stored.kind == "photo") != want_photo:
         raise RpcError(400, "MEDIA_INVALID")
     if ref.file_reference != stored.file_reference:
-        ctx.emu.stats.bump(ctx.dc, "file_reference_expired")
+        ctx.world.stats.bump(ctx.dc, "file_reference_expired")
         raise RpcError(400, "FILE_REFERENCE_EXPIRED")
     return stored
 
 
-@method(functions.messages.SendMedia)
+@methods.register(functions.messages.SendMedia)
 async def send_media(ctx: CallContext, query: Any) -> Any:
     stored = _input_file(ctx, query.media)
     if len(query.message) > MAX_CAPTION:
@@ -133,19 +136,19 @@ async def send_media(ctx: CallContext, query: Any) -> Any:
     return _result(ctx, [sent])
 
 
-@method(functions.messages.ForwardMessages)
+@methods.register(functions.messages.ForwardMessages)
 async def forward_messages(ctx: CallContext, query: Any) -> Any:
     if len(query.id) != len(query.random_id) or not query.id:
         raise RpcError(400, "RANDOM_ID_INVALID")
     kind, source = resolve_peer(ctx, query.from_peer)
     box, _ = box_for(ctx, kind, source)
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     sent = []
     for message_id, random_id in zip(query.id, query.random_id, strict=True):
         original = messaging.get(box, message_id)
         if original is None:
             raise RpcError(400, "MESSAGE_ID_INVALID")
-        file = ctx.emu.store.files.get(original.file_id) if original.file_id else None
+        file = ctx.world.store.files.get(original.file_id) if original.file_id else None
         fwd = None
         if not query.drop_author:
             author = f"c:{source.id}" if kind == "c" else f"u:{original.from_id or source.id}"
@@ -160,12 +163,12 @@ async def forward_messages(ctx: CallContext, query: Any) -> Any:
     return _result(ctx, sent)
 
 
-@method(functions.messages.EditMessage)
+@methods.register(functions.messages.EditMessage)
 async def edit_message(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     kind, target = resolve_peer(ctx, query.peer)
     box, _ = box_for(ctx, kind, target)
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     msg = messaging.get(box, query.id)
     if msg is None:
         raise RpcError(400, "MESSAGE_ID_INVALID")
@@ -194,17 +197,17 @@ async def edit_message(ctx: CallContext, query: Any) -> Any:
     return types.Updates(updates=[update], users=users, chats=chats, date=int(time.time()), seq=0)
 
 
-@method(functions.messages.GetMessages)
+@methods.register(functions.messages.GetMessages)
 async def get_messages(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     found, views = collect(ctx, f"u:{me.id}", query.id)
     users, chats = messaging.peers_of(found, me)
     return types.messages.Messages(messages=views, topics=[], chats=chats, users=users)
 
 
 def collect(ctx: CallContext, box: str, ids: list[Any]) -> tuple[list[StoredMessage], list[Any]]:
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     found: list[StoredMessage] = []
     views: list[Any] = []
     for wanted in ids:
@@ -218,7 +221,7 @@ def collect(ctx: CallContext, box: str, ids: list[Any]) -> tuple[list[StoredMess
     return found, views
 
 
-@method(functions.messages.SetTyping)
+@methods.register(functions.messages.SetTyping)
 async def set_typing(ctx: CallContext, query: Any) -> Any:
     resolve_peer(ctx, query.peer)
     return types.BoolTrue()

@@ -8,8 +8,11 @@ from typing import Any
 from pyrogram.raw import functions, types
 
 from ..messaging import channel_box, user_box
-from . import CallContext, method
 from .chats import resolve_channel
+from .context import CallContext
+from .methods import Methods
+
+methods = Methods()
 
 _DIFFERENCE_LIMIT = 1000
 
@@ -18,18 +21,18 @@ def _state(pts: int) -> types.updates.State:
     return types.updates.State(pts=pts, qts=0, date=int(time.time()), seq=0, unread_count=0)
 
 
-@method(functions.updates.GetState)
+@methods.register(functions.updates.GetState)
 async def get_state(ctx: CallContext, query: Any) -> Any:
     user = ctx.require_user()
-    ctx.emu.update_sessions[ctx.key.key_id] = ctx.session
-    return _state(ctx.emu.messaging.pts(user_box(user.id)))
+    ctx.route_updates_here()
+    return _state(ctx.world.messaging.pts(user_box(user.id)))
 
 
-@method(functions.updates.GetDifference)
+@methods.register(functions.updates.GetDifference)
 async def get_difference(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
-    ctx.emu.update_sessions[ctx.key.key_id] = ctx.session
-    messaging = ctx.emu.messaging
+    ctx.route_updates_here()
+    messaging = ctx.world.messaging
     box = user_box(me.id)
     entries = messaging.difference(box, query.pts, _DIFFERENCE_LIMIT)
     if not entries:
@@ -69,11 +72,11 @@ async def get_difference(ctx: CallContext, query: Any) -> Any:
     )
 
 
-@method(functions.updates.GetChannelDifference)
+@methods.register(functions.updates.GetChannelDifference)
 async def get_channel_difference(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     channel = resolve_channel(ctx, query.channel)
-    messaging = ctx.emu.messaging
+    messaging = ctx.world.messaging
     box = channel_box(channel.id)
     limit = max(1, min(query.limit or 100, 100_000))
     entries = messaging.difference(box, query.pts, limit)

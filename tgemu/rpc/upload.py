@@ -7,13 +7,17 @@ import struct
 from typing import Any
 
 from pyrogram.raw import functions, types
+from pyrogram.raw.core import Bytes
 
 from .. import tl
+from ..mtproto.constructors import UPLOAD_FILE
 from ..store import StoredFile
-from . import CallContext, RpcError, method
+from .context import CallContext, RpcError
+from .methods import Methods
+
+methods = Methods()
 
 MAX_LIMIT = 1 << 20
-UPLOAD_FILE = 0x096A18D5
 
 _STORAGE_TYPES: dict[str, Any] = {
     "image/jpeg": types.storage.FileJpeg(),
@@ -55,17 +59,17 @@ def locate(ctx: CallContext, location: Any) -> StoredFile:
         want_photo = True
     else:
         raise RpcError(400, "LOCATION_INVALID")
-    stored = ctx.emu.store.files.get(location.id)
+    stored = ctx.world.store.files.get(location.id)
     # A deleted file is answered like one that never existed, on every DC (no migrate).
     if stored is None or stored.gone or stored.access_hash != location.access_hash:
         raise RpcError(400, "FILE_ID_INVALID")
     if (stored.kind == "photo") != want_photo:
         raise RpcError(400, "LOCATION_INVALID")
     if stored.dc != ctx.dc:
-        ctx.emu.stats.bump(ctx.dc, "file_migrate_errors")
+        ctx.world.stats.bump(ctx.dc, "file_migrate_errors")
         raise RpcError(303, f"FILE_MIGRATE_{stored.dc}")
     if location.file_reference != stored.file_reference:
-        ctx.emu.stats.bump(ctx.dc, "file_reference_expired")
+        ctx.world.stats.bump(ctx.dc, "file_reference_expired")
         raise RpcError(400, "FILE_REFERENCE_EXPIRED")
     return stored
 
@@ -78,13 +82,13 @@ def read_range(path: str, offset: int, limit: int) -> bytes:
         os.close(fd)
 
 
-@method(functions.upload.GetFile)
+@methods.register(functions.upload.GetFile)
 async def get_file(ctx: CallContext, query: Any) -> Any:
     error = check_limits(query.offset, query.limit, bool(query.precise))
     if error is not None:
         raise RpcError(400, error)
     stored = locate(ctx, query.location)
-    stats = ctx.emu.stats
+    stats = ctx.world.stats
     stats.inflight_getfile[ctx.dc] += 1
     try:
         data = (
@@ -102,5 +106,5 @@ async def get_file(ctx: CallContext, query: Any) -> Any:
         struct.pack("<I", UPLOAD_FILE)
         + tl.write(storage_type)
         + struct.pack("<i", stored.date)
-        + tl.tl_bytes(data)
+        + Bytes(data)
     )

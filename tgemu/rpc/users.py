@@ -7,8 +7,11 @@ from typing import Any
 from pyrogram.raw import functions, types
 
 from ..store import User
-from . import CallContext, RpcError, method
-from .peers import user_tl
+from ..views import user_tl
+from .context import CallContext, RpcError
+from .methods import Methods
+
+methods = Methods()
 
 
 def resolve_input_user(ctx: CallContext, peer: Any) -> User | None:
@@ -18,7 +21,7 @@ def resolve_input_user(ctx: CallContext, peer: Any) -> User | None:
     user_id = getattr(peer, "user_id", None)
     if user_id is None:
         return None
-    user = ctx.emu.store.users.get(user_id)
+    user = ctx.world.store.users.get(user_id)
     if user is None:
         return None
     if user.id != me.id and getattr(peer, "access_hash", None) not in (user.access_hash, 0):
@@ -26,7 +29,7 @@ def resolve_input_user(ctx: CallContext, peer: Any) -> User | None:
     return user
 
 
-@method(functions.users.GetUsers)
+@methods.register(functions.users.GetUsers)
 async def get_users(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     found = []
@@ -39,7 +42,7 @@ async def get_users(ctx: CallContext, query: Any) -> Any:
     return found
 
 
-@method(functions.users.GetFullUser)
+@methods.register(functions.users.GetFullUser)
 async def get_full_user(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     user = resolve_input_user(ctx, query.id)

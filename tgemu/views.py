@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyrogram.raw import types
 
-from ..store import User
+from .store import User
 
 
 def user_tl(user: User, viewer: User | None) -> types.User:
