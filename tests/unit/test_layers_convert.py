@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from pyrogram.raw import functions, types
+from pyrogram.raw.core import Bytes
 
 from tgemu import tl
 from tgemu.layers import adapt, convert
@@ -164,7 +165,7 @@ def test_bytes_that_already_mean_the_same_pass_unchanged() -> None:
         struct.pack("<I", 0x096A18D5)
         + tl.write(types.storage.FileUnknown())
         + struct.pack("<i", 0)
-        + tl.tl_bytes(b"x" * 100000)
+        + Bytes(b"x" * 100000)
     )
     for layer in LAYERS:
         assert convert.write(upload_file, schema(layer)) == upload_file

@@ -13,7 +13,10 @@ from __future__ import annotations
 import gzip
 import struct
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import Any
+
+from pyrogram.raw.core import Bytes
 
 from .schema import Constructor, Schema, TLType, norm
 
@@ -118,13 +121,17 @@ class Reader:
         return Reader(Schema(0), data)._bytes()
 
     def _bytes(self) -> bytes:
-        first = self._take(1)[0]
-        if first <= 253:
-            length, header = first, 1
-        else:
-            length, header = int.from_bytes(self._take(3), "little"), 4
-        data = bytes(self._take(length))
-        self._take(-(header + length) % 4)
+        # Kurigram's TL `bytes` reader, so the encoding lives in one place.
+        stream = BytesIO(self.data[self.pos :])
+        try:
+            data: bytes = Bytes.read(stream)
+        except (IndexError, ValueError) as exc:
+            raise ValueError("a TL bytes value overruns the buffer") from exc
+        # Kurigram reads a value cut short without complaint; its header then differs from
+        # the header of what was read.
+        if Bytes(data)[:4] != self.data[self.pos : self.pos + 4]:
+            raise ValueError("a TL bytes value overruns the buffer")
+        self.pos += stream.tell()
         return data
 
     def value(self, t: TLType) -> Any:
@@ -175,9 +182,8 @@ def get_field(obj: Any, name: str) -> Any:
 
 
 def _tl_bytes(data: bytes) -> bytes:
-    n = len(data)
-    head = bytes([n]) if n <= 253 else b"\xfe" + n.to_bytes(3, "little")
-    return head + data + bytes(-(len(head) + n) % 4)
+    encoded: bytes = Bytes(data)
+    return encoded
 
 
 @dataclass
