@@ -60,7 +60,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        if settings.tg_rsa_public_key:
+        if settings.tg_rsa_public_key is not None:
             trust_rsa_key(settings.tg_rsa_public_key)
         store = Store(settings.session_dir)
         metrics = Metrics()
