@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Final, cast
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -31,6 +30,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from .telegram.network import DcAddresses, parse_dc_addresses, read_rsa_public_key
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -106,77 +107,23 @@ def _check_bot_token(value: str, variable_name: str) -> SecretStr:
     return SecretStr(value)
 
 
-def _parse_port(text: str) -> int | None:
-    if not _DIGITS.fullmatch(text):
-        return None
-    port = int(text)
-    return port if 1 <= port <= 65535 else None
-
-
-def parse_dc_addresses(raw: str) -> dict[int, tuple[str, int]]:
-    example = "like 1=127.0.0.1:40001,2=[::1]:40002"
-    result: dict[int, tuple[str, int]] = {}
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        dc_text, eq, address = item.partition("=")
-        dc_text, address = dc_text.strip(), address.strip()
-        if not eq or not _DIGITS.fullmatch(dc_text):
-            raise ValueError(f"expected DC=HOST:PORT items {example}, got {item!r}")
-        if address.startswith("["):
-            host, bracket, rest = address[1:].partition("]")
-            colon, port_text = rest[:1], rest[1:]
-            if not bracket or colon != ":":
-                raise ValueError(f"expected [IPV6]:PORT in {item!r}")
-        else:
-            host, colon, port_text = address.rpartition(":")
-            if not colon or ":" in host:
-                raise ValueError(
-                    f"expected HOST:PORT in {item!r} (write IPv6 addresses as [::1]:PORT)"
-                )
-        dc_id, port = int(dc_text), _parse_port(port_text)
-        if not 1 <= dc_id <= 5:
-            raise ValueError(f"DC ids are 1..5, got {dc_id} in {item!r}")
-        if not host:
-            raise ValueError(f"empty host in {item!r}")
-        if port is None:
-            raise ValueError(f"port must be an integer between 1 and 65535 in {item!r}")
-        if dc_id in result:
-            raise ValueError(f"DC {dc_id} is listed twice")
-        result[dc_id] = (host, port)
-    return result
-
-
-def load_rsa_pem(value: str) -> str:
-    if "-----BEGIN" in value:
-        # A PEM pasted into a one-line env value usually arrives with literal \n.
-        pem = value if "\n" in value else value.replace("\\n", "\n")
-    else:
-        path = Path(value).expanduser()
-        try:
-            pem = path.read_text(encoding="ascii")
-        except OSError as exc:
-            raise ValueError(
-                f"neither PEM text nor a readable PEM file: {value!r} ({exc.strerror})"
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{value!r} is not a PEM file (not ASCII text)") from exc
-    pem = pem.strip() + "\n"
-    try:
-        key = load_pem_public_key(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise ValueError(f"not a valid PEM public key ({exc})") from exc
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("the PEM key is not an RSA public key")
-    return pem
-
-
 def _url_host(host: str) -> str:
     try:
         is_v6 = ipaddress.ip_address(host).version == 6
     except ValueError:
         is_v6 = False
     return f"[{host}]" if is_v6 else host
+
+
+def _derived_public_url(fields: dict[str, Any]) -> str:
+    """TG-FileStreamBot's way: FQDN (else the bind address), HAS_SSL and NO_PORT."""
+    host = fields.get("fqdn") or fields.get("bind_address", "")
+    if host in ("0.0.0.0", "::", ""):
+        # A wildcard bind address is not something a browser can reach.
+        host = "localhost"
+    scheme = "https" if fields.get("has_ssl") else "http"
+    port = "" if fields.get("no_port") else f":{fields.get('port')}"
+    return f"{scheme}://{_url_host(host)}{port}"
 
 
 class Settings(BaseSettings):
@@ -193,6 +140,7 @@ class Settings(BaseSettings):
         case_sensitive=False,
         env_ignore_empty=True,
         extra="ignore",
+        arbitrary_types_allowed=True,
     )
 
     # Telegram credentials.
@@ -208,21 +156,22 @@ class Settings(BaseSettings):
     fqdn: str | None = None
     has_ssl: bool = False
     no_port: bool = False
-    public_url: str = ""
-    """Effective base URL with no trailing slash: PUBLIC_URL, else derived."""
+    public_url: str = Field(default="", validate_default=True)
+    """Effective base URL with no trailing slash: PUBLIC_URL, else built from the fields
+    above (so it is declared after them)."""
 
     session_dir: Path = Path("./sessions")
-    secret: SecretStr = SecretStr("")
+    secret: SecretStr = Field(default=SecretStr(""), validate_default=True)
     """Effective link-signing secret: SECRET, else derived from BOT_TOKEN."""
 
     allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()
     """Telegram user ids allowed to use the bot; empty means everyone."""
 
     # Pointing the client at other DCs, e.g. the tgemu emulator.
-    tg_dc_addresses: Annotated[dict[int, tuple[str, int]], NoDecode] = Field(default_factory=dict)
+    tg_dc_addresses: Annotated[DcAddresses, NoDecode] = Field(default_factory=dict)
     """DC id -> (host, port); empty means Telegram's production DCs."""
-    tg_rsa_public_key: str | None = None
-    """PEM text of the server RSA key (TG_RSA_PUBLIC_KEY may also be a file path)."""
+    tg_rsa_public_key: RSAPublicNumbers | None = None
+    """The server's RSA key, from PEM text or a PEM file's path; None means Telegram's."""
 
     # Tunables.
     parts_in_flight: int = Field(default=16, ge=1, le=64)
@@ -302,10 +251,10 @@ class Settings(BaseSettings):
 
     @field_validator("public_url")
     @classmethod
-    def _public_url_shape(cls, value: str) -> str:
+    def _public_url(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip()
         if not value:
-            return ""
+            return _derived_public_url(info.data)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(
@@ -314,6 +263,18 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment:
             raise ValueError(f"must not have a query or fragment, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        token = info.data.get("bot_token")
+        if value.get_secret_value() or token is None:
+            return value  # no token: its own error is the one reported
+        # Links must survive restarts without the operator having to invent a secret.  The
+        # bot token is already secret and stable, the label keeps this key apart from any
+        # other use of the token, and a rotated (e.g. leaked) token revokes every old link.
+        derived = hmac.new(token.get_secret_value().encode(), _SECRET_LABEL, hashlib.sha256)
+        return SecretStr(derived.hexdigest())
 
     @field_validator("allowed_users", mode="before")
     @classmethod
@@ -334,21 +295,12 @@ class Settings(BaseSettings):
     def _parse_dcs(cls, value: object) -> object:
         return parse_dc_addresses(value) if isinstance(value, str) else value
 
-    @field_validator("tg_dc_addresses")
+    @field_validator("tg_rsa_public_key", mode="before")
     @classmethod
-    def _check_dcs(cls, value: dict[int, tuple[str, int]]) -> dict[int, tuple[str, int]]:
-        # Repeats the string parser's range checks for values passed in directly.
-        for dc_id, (host, port) in value.items():
-            if not 1 <= dc_id <= 5:
-                raise ValueError(f"DC ids are 1..5, got {dc_id}")
-            if not host or not 1 <= port <= 65535:
-                raise ValueError(f"bad address for DC {dc_id}: {host!r}:{port}")
+    def _rsa_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            return read_rsa_public_key(value.strip()) if value.strip() else None
         return value
-
-    @field_validator("tg_rsa_public_key")
-    @classmethod
-    def _rsa_key(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else load_rsa_pem(value.strip())
 
     @field_validator("first_part_kb")
     @classmethod
@@ -366,54 +318,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
         return level
 
-    @model_validator(mode="after")
-    def _derive(self) -> Settings:
-        if not self.public_url:
-            host = self.fqdn or self.bind_address
-            if host in ("0.0.0.0", "::", ""):
-                # A wildcard bind address is not something a browser can reach.
-                host = "localhost"
-            scheme = "https" if self.has_ssl else "http"
-            port = "" if self.no_port else f":{self.port}"
-            self.public_url = f"{scheme}://{_url_host(host)}{port}"
-        if not self.secret.get_secret_value():
-            # Links must survive restarts without the operator having to invent a
-            # secret.  The bot token is already secret and stable, the label keeps
-            # this key apart from any other use of the token, and a rotated
-            # (e.g. leaked) bot token revokes every old link with it.
-            token = self.bot_token.get_secret_value().encode()
-            derived = hmac.new(token, _SECRET_LABEL, hashlib.sha256).hexdigest()
-            self.secret = SecretStr(derived)
-        return self
-
     @property
     def first_part_size(self) -> int | None:
         """FIRST_PART_KB in bytes, as ``plan_parts(first_part_size=...)`` takes it."""
         return self.first_part_kb * 1024 or None
 
 
-# What a field must look like, for errors pydantic raises itself (type and
-# range checks); validators above word their own messages.
-_EXPECTED: Final[dict[str, str]] = {
-    "api_id": "a positive integer (from my.telegram.org)",
-    "bin_channel": "an integer channel id starting with -100",
-    "port": "an integer between 1 and 65535",
-    "has_ssl": "a boolean (true/false)",
-    "no_port": "a boolean (true/false)",
-    "log_json": "a boolean (true/false)",
-    "parts_in_flight": "an integer between 1 and 64",
-    "connections_per_dc": "an integer between 1 and 32",
-    "requests_per_connection": "an integer between 1 and 16",
-    "cache_size_mb": "an integer >= 0",
-    "first_part_kb": "0 or a power of two between 4 and 1024",
-    "flood_sleep_threshold": "an integer number of seconds >= 0",
-    "first_byte_deadline": "a number of seconds above 0 and at most 600",
-    "file_recheck": "a number of seconds >= 1",
-    "frame_ancestors": "CSP sources such as 'self' or https://example.com (no ; or ,)",
-    "request_head_timeout": "a number of seconds above 0 and at most 300",
-    "stall_timeout": "a number of seconds above 0",
-    "max_connections": "an integer >= 1",
-}
 _SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "multi_tokens", "secret"})
 
 
@@ -435,9 +345,7 @@ def _to_config_error(exc: ValidationError) -> ConfigError:
         return ConfigError(variable, str(cause))
     if field in _SECRET_FIELDS:
         return ConfigError(variable, f"invalid ({error['msg']})")
-    expected = _EXPECTED.get(field)
-    if expected is not None:
-        return ConfigError(variable, f"must be {expected}, got {_shorten(error['input'])}")
+    # Pydantic's own words carry the bound (">= 1", "a valid integer", the pattern).
     return ConfigError(variable, f"{error['msg']}, got {_shorten(error['input'])}")
 
 

@@ -1,4 +1,11 @@
-"""Prometheus metrics of one server, in their own registry."""
+"""Prometheus metrics of one server, in their own registry.
+
+Every number is kept in one place.  What no other object keeps (bytes served, parts fetched,
+retries, responses by outcome) is a Prometheus counter here, counted where it happens; what
+an object already keeps for its own work (the part cache's hits, the DC map's lookups, the
+flood policy's waits, the pools' connections) is read from it at scrape time by the live
+collector (live.py), never copied.  /metrics and /status (status.py) both read the registry.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +25,6 @@ class Metrics:
         self.upstream_bytes = Counter(
             "tgstream_upstream_bytes", "Bytes received from Telegram", ["dc"], registry=r
         )
-        self.migrations = Counter(
-            "tgstream_file_migrations", "FILE_MIGRATE_X answers seen", registry=r
-        )
-        self.auth_keys_created = Counter(
-            "tgstream_auth_keys_created", "Auth keys created (handshakes)", ["dc"], registry=r
-        )
-        self.auth_imports = Counter(
-            "tgstream_auth_imports", "Authorizations imported on foreign DCs", ["dc"], registry=r
-        )
-        self.flood_waits = Counter(
-            "tgstream_flood_waits", "FLOOD_WAIT answers seen", ["method"], registry=r
-        )
-        self.reference_refreshes = Counter(
-            "tgstream_file_reference_refreshes", "FILE_REFERENCE_EXPIRED recoveries", registry=r
-        )
         self.part_retries = Counter(
             "tgstream_part_retries", "Part fetches retried after an error", registry=r
         )
@@ -41,8 +33,6 @@ class Metrics:
             "Requests answered 503 because Telegram did not answer before the deadline",
             registry=r,
         )
-        self.cache_hits = Counter("tgstream_cache_hits", "Part cache hits", registry=r)
-        self.cache_misses = Counter("tgstream_cache_misses", "Part cache misses", registry=r)
         self.active_streams = Gauge("tgstream_active_streams", "Responses in progress", registry=r)
         self.streams = Counter(
             "tgstream_streams", "Finished responses by outcome", ["outcome"], registry=r

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
+from .live import LiveCollector
 from .metrics import Metrics
 from .store import Store, check_session_file
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .streaming.source import StreamSettings
 from .telegram.bots import BotClient
+from .telegram.connector import KurigramConnector
 from .telegram.dcmap import DcMap
 from .telegram.downloader import BotWorker, Downloader
 from .telegram.flood import FloodPolicy
@@ -46,7 +48,6 @@ class Services:
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     fatal: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     # Set by the server once it listens: its connection counters, and the open-file limit.
     connections: Callable[[], dict[str, Any]] | None = None
     open_files_limit: int | None = None
@@ -59,7 +60,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        if settings.tg_rsa_public_key:
+        if settings.tg_rsa_public_key is not None:
             trust_rsa_key(settings.tg_rsa_public_key)
         store = Store(settings.session_dir)
         metrics = Metrics()
@@ -84,11 +85,9 @@ class Services:
             BotWorker(
                 bot,
                 DcRegistry(
-                    bot,
+                    KurigramConnector(bot, settings.tg_dc_addresses),
                     store,
-                    settings.tg_dc_addresses,
                     settings.connections_per_dc,
-                    metrics,
                     settings.requests_per_connection,
                     flood,
                 ),
@@ -100,7 +99,7 @@ class Services:
         downloader = Downloader(workers, resolver, dcmap, flood, metrics)
         cache = PartCache(settings.cache_size_mb * 1024 * 1024)
         resolver.on_forget = cache.drop
-        return cls(
+        services = cls(
             settings=settings,
             store=store,
             metrics=metrics,
@@ -115,6 +114,9 @@ class Services:
                 in_flight=settings.parts_in_flight, first_part_size=settings.first_part_size
             ),
         )
+        live = LiveCollector(cache, dcmap, flood, resolver, workers, store, services.pipeline_tasks)
+        metrics.registry.register(live)
+        return services
 
     def start(self) -> None:
         """Sign every bot in, in the background: the server answers (503 with the reason)
@@ -163,42 +165,3 @@ class Services:
             except Exception as exc:  # shutting down: report and go on
                 log.warning("bot stop failed", extra={"bot_id": bot.bot_id, "error": repr(exc)})
         self.store.close()
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "ready": self.started,
-            "serving": self.serving,
-            "not_ready": [bot.state for bot in self.bots if not bot.ready],
-            "bots": [
-                {
-                    "bot_id": w.bot.bot_id,
-                    "ready": w.bot.ready,
-                    "state": w.bot.state,
-                    "home_dc": w.bot.home_dc,
-                    "load": w.bot.load,
-                    "dc_sessions": w.registry.snapshot(),
-                    "auth_keys_created": w.registry.keys_created,
-                    "auth_imports": w.registry.imports,
-                }
-                for w in self.workers
-            ],
-            "dc_map": {
-                "size": self.store.dc_map_size(),
-                "lookups": self.dcmap.lookups,
-                "learned": self.dcmap.learned,
-                "migrations_seen": self.dcmap.migrations_seen,
-            },
-            "files_resolved": len(self.resolver.cache),
-            "file_reference_refreshes": self.resolver.refreshes,
-            "resolver": self.resolver.snapshot(),
-            "cache": self.cache.snapshot(),
-            "store_write_failures": self.store.write_failures,
-            "flood": self.flood.snapshot(),
-            "upstream_inflight": self.downloader.inflight,
-            "upstream_queued": sum(w.registry.queued() for w in self.downloader.workers),
-            "pipeline_tasks": self.pipeline_tasks.count,
-            "stalled_releases": self.pipeline_tasks.released,
-            "active_streams": int(self.metrics.active_streams._value.get()),
-            "connections": self.connections() if self.connections is not None else None,
-            "open_files_limit": self.open_files_limit,
-        }

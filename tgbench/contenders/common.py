@@ -20,8 +20,12 @@ from fastapi.responses import StreamingResponse
 from pyrogram import Client, raw
 from pyrogram.file_id import FileId
 
-from tgstream.config import load_rsa_pem, parse_dc_addresses
-from tgstream.telegram.network import connection_factory, trust_rsa_key
+from tgstream.telegram.network import (
+    connection_factory,
+    parse_dc_addresses,
+    read_rsa_public_key,
+    trust_rsa_key,
+)
 
 CHUNK = 1024 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -43,7 +47,7 @@ def make_client(name: str, env: Mapping[str, str] = os.environ) -> Client:
         addresses = parse_dc_addresses(env["TG_DC_ADDRESSES"])
         kwargs["connection_factory"] = connection_factory(addresses)
     if env.get("TG_RSA_PUBLIC_KEY"):
-        trust_rsa_key(load_rsa_pem(env["TG_RSA_PUBLIC_KEY"]))
+        trust_rsa_key(read_rsa_public_key(env["TG_RSA_PUBLIC_KEY"]))
     return Client(
         name,
         api_id=int(env["API_ID"]),

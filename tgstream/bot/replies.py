@@ -17,7 +17,6 @@ UNSUPPORTED = "Please send a file (document, video, audio, voice note, photo or 
 STORE_FAILED = (
     "Sorry, I could not store your file just now (Telegram refused it). Please send it again later."
 )
-TOO_BUSY = "Telegram asked me to slow down; your file is safe and the links follow shortly."
 
 
 def links_text(file_name: str, size: int, download: str, watch: str) -> str:

@@ -147,10 +147,6 @@ class Store:
     def drop_auth_key(self, bot_id: int, dc: int) -> None:
         self._write("DELETE FROM auth_keys WHERE bot_id = ? AND dc = ?", (bot_id, dc))
 
-    def auth_key_count(self) -> int:
-        with self._lock:
-            return int(self.db.execute("SELECT COUNT(*) FROM auth_keys").fetchone()[0])
-
     # --- DC map ---------------------------------------------------------------------------
 
     def dc_of(self, media_id: int) -> int | None:

@@ -75,13 +75,7 @@ class PartCache:
         for key in [k for k in self.entries if isinstance(k, tuple) and k and k[0] == owner]:
             self.size -= len(self.entries.pop(key))
 
-    def snapshot(self) -> dict[str, int]:
-        return {
-            "budget_bytes": self.budget,
-            "bytes": self.size,
-            "entries": len(self.entries),
-            "hits": self.hits,
-            "misses": self.misses,
-            "shared_fetches": self.shared,
-            "inflight": len(self.flights),
-        }
+    @property
+    def inflight(self) -> int:
+        """Parts being fetched from Telegram right now."""
+        return len(self.flights)

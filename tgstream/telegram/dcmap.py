@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..store import FileInfo, Store
+
+class DcStore(Protocol):
+    def dc_of(self, media_id: int) -> int | None: ...
+
+    def set_dc(self, media_id: int, dc: int, learned: bool) -> None: ...
+
+
+class _Located(Protocol):
+    @property
+    def media_id(self) -> int: ...
+
+    @property
+    def dc(self) -> int: ...
 
 
 @dataclass
 class DcMap:
-    store: Store
+    store: DcStore
     lookups: int = 0
+    # FILE_MIGRATE_X answers, each of which taught the map a file's DC.
     learned: int = 0
-    migrations_seen: int = 0
     # Asked once per part: memory answers, SQLite only remembers across restarts.
     known: dict[int, int] = field(default_factory=dict)
 
-    def dc_for(self, info: FileInfo) -> int:
+    def dc_for(self, info: _Located) -> int:
         self.lookups += 1
         dc = self.known.get(info.media_id)
         if dc is None:
@@ -29,7 +42,6 @@ class DcMap:
 
     def learn(self, media_id: int, dc: int) -> None:
         """A FILE_MIGRATE_X said where the file really is: remember it for every stream."""
-        self.migrations_seen += 1
         self.learned += 1
         self.known[media_id] = dc
         self.store.set_dc(media_id, dc, learned=True)

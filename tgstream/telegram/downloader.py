@@ -77,7 +77,6 @@ class Downloader:
         self.flood = flood
         self.metrics = metrics
         self.part_timeout = part_timeout
-        self.inflight = 0
 
     def _wait_for(self, worker: BotWorker, dc: int) -> float:
         """Seconds until this bot may fetch from the DC (0: now)."""
@@ -145,16 +144,13 @@ class Downloader:
             action = decision.action
             if action is Action.LEARN_DC:
                 assert decision.dc is not None
-                self.metrics.migrations.inc()
                 self.dcmap.learn(info.media_id, decision.dc)
             elif action is Action.REFRESH_REFERENCE:
-                self.metrics.reference_refreshes.inc()
                 info = await self.resolver.refresh(info.message_id, info)
             elif action is Action.RECHECK:
                 rechecked = True
                 info = await self.resolver.recheck(info.message_id)
             elif action in (Action.SLEEP, Action.FAIL_OVER):
-                self.metrics.flood_waits.labels(GET_FILE).inc()
                 self.flood.bench(
                     worker.bot.bot_id, GET_FILE, decision.seconds, action is Action.FAIL_OVER
                 )
@@ -168,7 +164,6 @@ class Downloader:
                 await asyncio.sleep(decision.seconds)
             else:
                 if action is Action.UNAVAILABLE and outcome.code == 420:
-                    self.metrics.flood_waits.labels(GET_FILE).inc()
                     self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
                 if action is Action.NOT_FOUND:
                     self.resolver.forget(info)
@@ -212,10 +207,8 @@ class Downloader:
                 )
             )
             request = asyncio.ensure_future(self._invoke(member, query))
-            self.inflight += 1
 
             def answered(task: asyncio.Future[Any]) -> None:
-                self.inflight -= 1
                 worker.registry.release(dc, member)
                 if not task.cancelled():
                     task.exception()  # an abandoned request's error has no reader

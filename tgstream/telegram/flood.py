@@ -8,6 +8,7 @@ wait does not call the method again before it is over: that would only lengthen 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,7 +25,8 @@ class FloodPolicy:
     store: FloodStore | None = None
     # (bot_id, method) -> monotonic time the bot may call the method again.
     blocked: dict[tuple[int, str], float] = field(default_factory=dict)
-    waits_seen: int = 0
+    # FLOOD_WAIT answers by method; of them, those slept out and those failed over.
+    waits: Counter[str] = field(default_factory=Counter)
     waits_slept: int = 0
     failovers: int = 0
 
@@ -38,7 +40,7 @@ class FloodPolicy:
 
     def bench(self, bot_id: int, method: str, seconds: float, failover: bool = False) -> None:
         """Note a FLOOD_WAIT of `seconds` on this bot and method."""
-        self.waits_seen += 1
+        self.waits[method] += 1
         if failover:
             self.failovers += 1
         elif seconds <= self.threshold:
@@ -60,16 +62,11 @@ class FloodPolicy:
             return 0.0
         return left
 
-    def snapshot(self) -> dict[str, object]:
+    def benched(self) -> list[tuple[int, str, float]]:
+        """(bot_id, method, seconds left) of every bench still running."""
         now = time.monotonic()
-        return {
-            "threshold_seconds": self.threshold,
-            "waits_seen": self.waits_seen,
-            "waits_slept": self.waits_slept,
-            "failovers": self.failovers,
-            "blocked": [
-                {"bot_id": bot, "method": method, "seconds_left": round(until - now, 1)}
-                for (bot, method), until in self.blocked.items()
-                if until > now
-            ],
-        }
+        return [
+            (bot, method, until - now)
+            for (bot, method), until in self.blocked.items()
+            if until > now
+        ]

@@ -2,42 +2,102 @@
 
 Against real Telegram nothing here is needed: Kurigram knows the production addresses and
 keys.  TG_DC_ADDRESSES and TG_RSA_PUBLIC_KEY point the same code at another MTProto server
-(Telegram's test DCs, a self-hosted one, or the project's emulator).
+(Telegram's test DCs, a self-hosted one, or the project's emulator); the parsers of both
+settings live here, beside their one user.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pyrogram.connection import Connection
 from pyrogram.crypto import rsa
+from pyrogram.raw.core.primitives import Bytes
 
 DcAddresses = dict[int, tuple[str, int]]
 
-
-def _tl_bytes(data: bytes) -> bytes:
-    head = bytes([len(data)]) if len(data) <= 253 else b"\xfe" + len(data).to_bytes(3, "little")
-    return head + data + bytes(-(len(head) + len(data)) % 4)
+_DIGITS = re.compile(r"[0-9]+")
+_EXAMPLE = "like 1=127.0.0.1:40001,2=[::1]:40002"
 
 
-def rsa_fingerprint(n: int, e: int) -> int:
+def _host_and_port(item: str, address: str) -> tuple[str, str]:
+    if address.startswith("["):
+        host, bracket, rest = address[1:].partition("]")
+        if not bracket or rest[:1] != ":":
+            raise ValueError(f"expected [IPV6]:PORT in {item!r}")
+        return host, rest[1:]
+    host, colon, port = address.rpartition(":")
+    if not colon or ":" in host:
+        raise ValueError(f"expected HOST:PORT in {item!r} (write IPv6 addresses as [::1]:PORT)")
+    return host, port
+
+
+def parse_dc_addresses(text: str) -> DcAddresses:
+    """TG_DC_ADDRESSES: ``1=host:port,2=[::1]:port``; empty items are skipped."""
+    result: DcAddresses = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        dc_text, eq, address = item.partition("=")
+        dc_text = dc_text.strip()
+        if not eq or not _DIGITS.fullmatch(dc_text):
+            raise ValueError(f"expected DC=HOST:PORT items {_EXAMPLE}, got {item!r}")
+        host, port_text = _host_and_port(item, address.strip())
+        dc_id = int(dc_text)
+        if not 1 <= dc_id <= 5:
+            raise ValueError(f"DC ids are 1..5, got {dc_id} in {item!r}")
+        if not host:
+            raise ValueError(f"empty host in {item!r}")
+        if not _DIGITS.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"port must be an integer between 1 and 65535 in {item!r}")
+        if dc_id in result:
+            raise ValueError(f"DC {dc_id} is listed twice")
+        result[dc_id] = (host, int(port_text))
+    return result
+
+
+def read_rsa_public_key(value: str) -> RSAPublicNumbers:
+    """TG_RSA_PUBLIC_KEY: PEM text (literal ``\\n`` allowed) or the path of a PEM file."""
+    if "-----BEGIN" in value:
+        # A PEM pasted into a one-line env value usually arrives with literal \n.
+        pem = value if "\n" in value else value.replace("\\n", "\n")
+    else:
+        try:
+            pem = Path(value).expanduser().read_text(encoding="ascii")
+        except OSError as exc:
+            raise ValueError(
+                f"neither PEM text nor a readable PEM file: {value!r} ({exc.strerror})"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{value!r} is not a PEM file (not ASCII text)") from exc
+    try:
+        key = load_pem_public_key(pem.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not a valid PEM public key ({exc})") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("the PEM key is not an RSA public key")
+    return key.public_numbers()
+
+
+def _magnitude(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def rsa_fingerprint(key: RSAPublicNumbers) -> int:
     """Lower 64 bits of SHA1 over the TL-serialized modulus and exponent, signed."""
-    serialized = _tl_bytes(n.to_bytes((n.bit_length() + 7) // 8, "big"))
-    serialized += _tl_bytes(e.to_bytes((e.bit_length() + 7) // 8, "big"))
+    serialized = Bytes(_magnitude(key.n)) + Bytes(_magnitude(key.e))
     return int.from_bytes(hashlib.sha1(serialized).digest()[-8:], "little", signed=True)
 
 
-def trust_rsa_key(pem: str) -> int:
+def trust_rsa_key(key: RSAPublicNumbers) -> int:
     """Add a server key to the table Kurigram looks fingerprints up in; returns the print."""
-    key = load_pem_public_key(pem.encode())
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("TG_RSA_PUBLIC_KEY is not an RSA public key")
-    numbers = key.public_numbers()
-    fingerprint = rsa_fingerprint(numbers.n, numbers.e)
-    rsa.server_public_keys[fingerprint] = rsa.PublicKey(numbers.n, numbers.e)
+    fingerprint = rsa_fingerprint(key)
+    rsa.server_public_keys[fingerprint] = rsa.PublicKey(key.n, key.e)
     return fingerprint
 
 

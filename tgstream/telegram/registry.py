@@ -8,6 +8,7 @@ makes no handshake and no import.  AUTH_KEY_UNREGISTERED drops the key and build
 a connection that stops answering is replaced, key kept.  Failures of the export, the
 import or the connection are decided by the failure policy; a long flood wait on either
 call benches the bot for that call (persisted), and the creation fails at once with it.
+The bot's client is reached through a narrow Connector (connector.py for Kurigram).
 """
 
 from __future__ import annotations
@@ -16,32 +17,62 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from pyrogram import raw
-from pyrogram.session import Auth, Session
-
-from ..metrics import Metrics
 from ..store import AuthKeyRecord, Store
 from . import calls
-from .bots import BotClient
 from .errors import TelegramUnavailable, UpstreamRejected
 from .flood import FloodPolicy
-from .network import DcAddresses
 from .policy import EXPORT_AUTHORIZATION, IMPORT_AUTHORIZATION, UNAVAILABLE_RETRY_AFTER
 from .slots import SlotQueue
 
 log = logging.getLogger("tgstream.telegram.registry")
 
 _CREATE_TRIES = 3
-# A connection that has not started within this is treated as unreachable.
-_CONNECT_TIMEOUT = 10.0
 
 
-@dataclass
+class Link(Protocol):
+    """One connection to a DC with an auth key (a Kurigram Session)."""
+
+    is_started: asyncio.Event
+    connection: object
+
+    # Kurigram's signature, timeout included.
+    async def send(
+        self,
+        data: Any,
+        wait_response: bool = ...,
+        timeout: float = ...,  # noqa: ASYNC109
+    ) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+class Connector(Protocol):
+    """What a pool needs of its bot's client (connector.py has it for Kurigram)."""
+
+    @property
+    def bot_id(self) -> int: ...
+
+    @property
+    def home_dc(self) -> int: ...
+
+    async def home_auth_key(self) -> bytes: ...
+
+    async def new_auth_key(self, dc: int) -> bytes: ...
+
+    async def connect(self, dc: int, auth_key: bytes) -> Link: ...
+
+    async def export_authorization(self, dc: int) -> tuple[int, bytes]: ...
+
+    async def import_authorization(self, link: Link, id: int, data: bytes) -> None: ...
+
+
+@dataclass(eq=False)  # a connection is itself, whatever its counts
 class PooledSession:
-    session: Session
+    session: Link
     # The pool it belongs to: an error seen on it may only reset that pool, not a newer one.
     generation: int
     inflight: int = 0
@@ -68,25 +99,24 @@ class DcPool:
 class DcRegistry:
     def __init__(
         self,
-        bot: BotClient,
+        connector: Connector,
         store: Store,
-        addresses: DcAddresses,
         connections_per_dc: int,
-        metrics: Metrics,
         requests_per_connection: int = 2,
         flood: FloodPolicy | None = None,
     ) -> None:
-        self.bot = bot
+        self.connector = connector
         self.store = store
-        self.addresses = addresses
         self.connections_per_dc = connections_per_dc
         self.requests_per_connection = requests_per_connection
-        self.metrics = metrics
         self.flood = flood or FloodPolicy(threshold=10)
         self.pools: dict[int, DcPool] = {}
         self._creating: dict[int, asyncio.Task[DcPool]] = {}
-        self.keys_created = 0
-        self.imports = 0
+        # Auth keys made (handshakes) and authorizations imported, by DC.
+        self.keys_created: Counter[int] = Counter()
+        self.imports: Counter[int] = Counter()
+        # Members of reset pools still carrying requests: in flight until answered.
+        self._retired: list[PooledSession] = []
         self._generations = itertools.count(1)
 
     def warm(self, dc: int) -> bool:
@@ -112,30 +142,14 @@ class DcRegistry:
             pool.slots.release(member)
         else:
             member.inflight -= 1  # its pool was reset; nobody waits on it any more
+            if member.inflight == 0 and member in self._retired:
+                self._retired.remove(member)
 
-    def queued(self) -> int:
-        return sum(pool.slots.waiting for pool in self.pools.values())
-
-    async def _address(self, dc: int) -> tuple[str, int]:
-        if dc in self.addresses:
-            return self.addresses[dc]
-        option = await self.bot.client.get_dc_option(dc, is_media=True)
-        return option.ip_address, option.port
-
-    async def _new_session(self, dc: int, auth_key: bytes) -> Session:
-        host, port = await self._address(dc)
-        session = Session(self.bot.client, dc, host, port, auth_key, False, is_media=True)
-        try:
-            await asyncio.wait_for(session.start(), _CONNECT_TIMEOUT)
-        except BaseException:
-            await _stop_quietly(session)
-            raise
-        if not session.is_started.is_set():
-            # Kurigram's start returns quietly when it could not connect and retries in the
-            # background, for ever; a DC that is down must fail here, now.
-            await _stop_quietly(session)
-            raise ConnectionRefusedError(f"DC {dc} did not accept a connection")
-        return session
+    def inflight(self) -> int:
+        """Requests sent on this bot's connections and not answered yet, reset pools'
+        included: their connections are still busy with them."""
+        members = [m for pool in self.pools.values() for m in pool.members] + self._retired
+        return sum(m.inflight for m in members)
 
     async def _create_pool(self, dc: int) -> DcPool:
         for attempt in range(1, _CREATE_TRIES + 1):
@@ -153,7 +167,7 @@ class DcRegistry:
         raise AssertionError("unreachable")
 
     async def _try_create_pool(self, dc: int) -> DcPool:
-        bot = self.bot
+        bot = self.connector
         if dc == bot.home_dc:
             # The home DC key is the client's own, authorized at sign-in and kept by Kurigram.
             auth_key = await bot.home_auth_key()
@@ -161,21 +175,19 @@ class DcRegistry:
         else:
             record = self.store.auth_key(bot.bot_id, dc)
             if record is None:
-                host, port = await self._address(dc)
-                auth_key = await Auth(bot.client, dc, host, port, False).create()
+                auth_key = await bot.new_auth_key(dc)
                 self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, False))
-                self.keys_created += 1
-                self.metrics.auth_keys_created.labels(str(dc)).inc()
+                self.keys_created[dc] += 1
                 authorized = False
             else:
                 auth_key, authorized = record.auth_key, record.authorized
-        session = await self._new_session(dc, auth_key)
+        session = await bot.connect(dc, auth_key)
         try:
             if not authorized:
                 await self._import_authorization(dc, session)
                 self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, True))
         except BaseException:
-            await session.stop()
+            await stop_quietly(session)
             raise
         generation = next(self._generations)
         pool = DcPool(dc, auth_key, SlotQueue(self.requests_per_connection), generation)
@@ -188,34 +200,23 @@ class DcRegistry:
         )
         return pool
 
-    async def _import_authorization(self, dc: int, session: Session) -> None:
+    async def _import_authorization(self, dc: int, session: Link) -> None:
         """Export on the home DC, import on `dc`; every failure of either (AUTH_BYTES_INVALID,
         a flood wait, a timeout) is decided by the policy, and the import always gets bytes
         exported for it (they are single use and may have expired during a wait)."""
-        bot_id = self.bot.bot_id
+        bot = self.connector
 
         async def export_then_import() -> None:
             exported = await calls.call(
                 EXPORT_AUTHORIZATION,
-                bot_id,
-                lambda: self.bot.client.invoke(
-                    raw.functions.auth.ExportAuthorization(dc_id=dc),
-                    retries=1,
-                    timeout=_CONNECT_TIMEOUT,
-                    sleep_threshold=0,
-                ),
+                bot.bot_id,
+                lambda: bot.export_authorization(dc),
                 self.flood,
             )
-            await session.invoke(
-                raw.functions.auth.ImportAuthorization(id=exported.id, bytes=exported.bytes),
-                retries=1,
-                timeout=_CONNECT_TIMEOUT,
-                sleep_threshold=0,
-            )
+            await bot.import_authorization(session, *exported)
 
-        await calls.call(IMPORT_AUTHORIZATION, bot_id, export_then_import, self.flood)
-        self.imports += 1
-        self.metrics.auth_imports.labels(str(dc)).inc()
+        await calls.call(IMPORT_AUTHORIZATION, bot.bot_id, export_then_import, self.flood)
+        self.imports[dc] += 1
 
     async def _grow(self, pool: DcPool) -> None:
         """More connections with the same key: no handshake, no import, more bandwidth.
@@ -223,12 +224,12 @@ class DcRegistry:
 
         async def one(lane: bool) -> None:
             try:
-                session = await self._new_session(pool.dc, pool.auth_key)
+                session = await self.connector.connect(pool.dc, pool.auth_key)
             except Exception as exc:  # the pool works with fewer connections
                 log.warning("extra connection failed", extra={"dc": pool.dc, "error": repr(exc)})
                 return
             if self.pools.get(pool.dc) is not pool:
-                await session.stop()
+                await stop_quietly(session)
                 return
             pool.slots.add(PooledSession(session, pool.generation, lane=lane))
 
@@ -244,38 +245,28 @@ class DcRegistry:
             return  # someone already reset it
         del self.pools[dc]
         log.warning("DC pool reset", extra={"dc": dc, "new_key": drop_key or None})
-        if drop_key and dc != self.bot.home_dc:
-            self.store.drop_auth_key(self.bot.bot_id, dc)
+        if drop_key and dc != self.connector.home_dc:
+            self.store.drop_auth_key(self.connector.bot_id, dc)
         await self._close_pool(pool)
 
     async def _close_pool(self, pool: DcPool) -> None:
+        for member in pool.members:
+            member.closed = True
+        self._retired += [m for m in pool.members if m.inflight > 0]
         if pool.grower is not None:
             pool.grower.cancel()
             with contextlib.suppress(BaseException):
                 await pool.grower
-        for member in pool.members:
-            member.closed = True
         pool.slots.fail_waiters(ConnectionResetError("the DC's connections were reset"))
         for member in pool.members:
-            with contextlib.suppress(Exception):
-                await member.session.stop()
+            await stop_quietly(member.session)
 
     async def close(self) -> None:
         pools, self.pools = list(self.pools.values()), {}
         for pool in pools:
             await self._close_pool(pool)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            str(dc): {
-                "connections": len(pool.members),
-                "inflight": sum(m.inflight for m in pool.members),
-                "queued": pool.slots.waiting,
-            }
-            for dc, pool in sorted(self.pools.items())
-        }
 
-
-async def _stop_quietly(session: Session) -> None:
-    with contextlib.suppress(BaseException):
-        await session.stop()
+async def stop_quietly(link: Link) -> None:
+    with contextlib.suppress(Exception):
+        await link.stop()

@@ -14,6 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
+from ..status import render as render_status
 from . import download, watch
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/status")
     async def status() -> dict[str, Any]:
-        return services.status()
+        return render_status(services)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
