@@ -14,6 +14,7 @@ import uvicorn
 from . import logs
 from .config import ConfigError, Settings, load_settings
 from .service import Services
+from .status import render as render_status
 from .store import StoreUnavailable, lock_session_dir
 from .web.app import create_app
 from .web.download import StreamAborted
@@ -93,7 +94,7 @@ async def run(settings: Settings) -> int:
     services.connections = limits.snapshot
     services.open_files_limit = open_files
     try:
-        app = create_app(services)
+        app = create_app(services, lambda: render_status(services))
         config = uvicorn.Config(
             app,
             host=settings.bind_address,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path as PathLib
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +15,6 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
-from ..status import render as render_status
 from . import download, watch
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, status_of: Callable[[], dict[str, Any]]) -> FastAPI:
+    """`status_of` renders /status: the wiring's numbers, which the web layer only shows."""
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
     # Starlette's slash redirects build their target from the request's Host header, which
     # anyone can set: no route here needs them.
@@ -119,7 +120,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/status")
     async def status() -> dict[str, Any]:
-        return render_status(services)
+        return status_of()
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
