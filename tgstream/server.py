@@ -16,7 +16,6 @@ from .config import ConfigError, Settings, load_settings
 from .service import Services
 from .store import StoreUnavailable, lock_session_dir
 from .web.app import create_app
-from .web.download import StreamAborted
 from .web.edge import (
     FD_RESERVE,
     AcceptErrorLog,
@@ -25,6 +24,7 @@ from .web.edge import (
     raise_open_file_limit,
     return_part_memory,
 )
+from .web.response import StreamAborted
 
 log = logging.getLogger("tgstream.server")
 
