@@ -19,7 +19,8 @@ class FileSource(Protocol):
         ...
 
     def stream(self, info: FileInfo, first: int, last: int) -> AsyncGenerator[bytes, None]:
-        """Bytes `first..last` (inclusive) of the file, in pieces.  The response takes the
-        first piece before it sends a status line, so whatever fails up to there is still an
-        HTTP error; ShorterThanDeclared there means: answer again with its smaller file."""
+        """Bytes `first..last` (inclusive) of the file, in pieces; closed (aclose) when the
+        response ends early.  The response takes the first piece before it sends a status
+        line, so whatever fails up to there is still an HTTP error; ShorterThanDeclared
+        there means: answer again for its smaller file."""
         ...
