@@ -79,18 +79,22 @@ class TelegramFileResponse(Response):
             self.info = shorter.info
             return await self._answer_for(shorter.info, method, request)
 
-    async def _answer_for(self, info: FileInfo, method: str, request: Headers) -> Response:
-        etag, last_modified = etag_of(info), last_modified_of(info)
-        headers = {
+    def _file_headers(self, info: FileInfo) -> dict[str, str]:
+        """What every answer about the file carries, 304 and 416 included."""
+        return {
             "Accept-Ranges": "bytes",
-            "ETag": etag,
-            "Last-Modified": last_modified,
+            "ETag": etag_of(info),
+            "Last-Modified": last_modified_of(info),
             "Cache-Control": "private, max-age=3600",
             **file_security_headers(),
             "Content-Disposition": content_disposition(
                 info.file_name, self.attachment or is_active_content(self.file_type)
             ),
         }
+
+    async def _answer_for(self, info: FileInfo, method: str, request: Headers) -> Response:
+        headers = self._file_headers(info)
+        etag, last_modified = headers["ETag"], headers["Last-Modified"]
         # If-None-Match comes before Range (RFC 9110 §13.2.2): a match is 304 even for a range.
         if if_none_match_matches(request.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
