@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path as PathLib
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -12,13 +13,32 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.convertors import Convertor, register_url_convertor
 
 from .. import links
+from ..config import Settings
+from ..metrics import Metrics
+from ..telegram.bots import BotClient
 from . import download, watch
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .source import FileSource
 
-if TYPE_CHECKING:
-    from ..service import Services
+
+class Server(Protocol):
+    """What the app reads of the running server; the wiring's Services provides it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def started(self) -> bool: ...
+    @property
+    def bots(self) -> Sequence[BotClient]: ...
+    @property
+    def files(self) -> FileSource: ...
+    def status(self) -> dict[str, Any]: ...
+
 
 STATIC = PathLib(__file__).parent / "static"
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -83,7 +103,7 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(services: Services, files: FileSource | None = None) -> FastAPI:
+def create_app(services: Server, files: FileSource | None = None) -> FastAPI:
     """The app over `files` (the services' Telegram files unless given: tests pass their own)."""
     source: FileSource = services.files if files is None else files
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
