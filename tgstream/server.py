@@ -17,7 +17,6 @@ from .service import Services
 from .status import render as render_status
 from .store import StoreUnavailable, lock_session_dir
 from .web.app import create_app
-from .web.download import StreamAborted
 from .web.edge import (
     FD_RESERVE,
     AcceptErrorLog,
@@ -26,6 +25,7 @@ from .web.edge import (
     raise_open_file_limit,
     return_part_memory,
 )
+from .web.response import StreamAborted
 
 log = logging.getLogger("tgstream.server")
 

@@ -15,7 +15,7 @@ from .metrics import Metrics
 from .store import Store, check_session_file
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
-from .streaming.source import StreamSettings
+from .streaming.source import FileStreams, StreamSettings
 from .telegram.bots import BotClient
 from .telegram.connector import KurigramConnector
 from .telegram.dcmap import DcMap
@@ -41,8 +41,9 @@ class Services:
     resolver: FileResolver
     downloader: Downloader
     cache: PartCache
-    stream_settings: StreamSettings
-    pipeline_tasks: LiveTasks = field(default_factory=LiveTasks)
+    # The files as the web layer reads them (its FileSource): resolver, cache and downloader.
+    files: FileStreams
+    pipeline_tasks: LiveTasks
     started: bool = False
     sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
@@ -99,6 +100,10 @@ class Services:
         downloader = Downloader(workers, resolver, dcmap, flood, metrics)
         cache = PartCache(settings.cache_size_mb * 1024 * 1024)
         resolver.on_forget = cache.drop
+        tasks = LiveTasks()
+        stream_settings = StreamSettings(
+            in_flight=settings.parts_in_flight, first_part_size=settings.first_part_size
+        )
         services = cls(
             settings=settings,
             store=store,
@@ -110,9 +115,8 @@ class Services:
             resolver=resolver,
             downloader=downloader,
             cache=cache,
-            stream_settings=StreamSettings(
-                in_flight=settings.parts_in_flight, first_part_size=settings.first_part_size
-            ),
+            files=FileStreams(resolver, downloader, cache, stream_settings, tasks),
+            pipeline_tasks=tasks,
         )
         live = LiveCollector(cache, dcmap, flood, resolver, workers, store, services.pipeline_tasks)
         metrics.registry.register(live)

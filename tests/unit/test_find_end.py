@@ -17,8 +17,8 @@ async def test_find_end_is_exact_and_cheap(data: st.DataObject) -> None:
     upper = data.draw(st.integers(size, (64 << 20) + PROBE_BLOCK))
     requests: list[tuple[int, int]] = []
 
-    async def fetch(offset: int, limit: int, precise: bool, urgent: bool) -> bytes:
-        assert validate_request(offset, limit, precise) is None
+    async def fetch(offset: int, limit: int, urgent: bool) -> bytes:
+        assert validate_request(offset, limit) is None
         requests.append((offset, limit))
         return bytes(max(0, min(limit, size - offset)))
 

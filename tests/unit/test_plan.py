@@ -34,7 +34,7 @@ def check_plan(
     assert parts, "a non-empty range needs at least one request"
     delivered = start
     for i, part in enumerate(parts):
-        assert validate_request(part.offset, part.limit, part.precise) is None, part
+        assert validate_request(part.offset, part.limit) is None, part
         assert part.limit <= part_size
         assert part.take > 0, f"useless request {part}"
         assert part.skip >= 0
@@ -171,29 +171,29 @@ def test_validate_request_exhaustive_over_small_grid() -> None:
 
 
 def test_whole_small_file_is_one_request() -> None:
-    assert plan_parts(0, 99, 100) == [Part(offset=0, limit=MIB, precise=False, skip=0, take=100)]
+    assert plan_parts(0, 99, 100) == [Part(offset=0, limit=MIB, skip=0, take=100)]
 
 
 def test_one_byte() -> None:
-    assert plan_parts(5, 5, 10) == [Part(0, MIB, False, 5, 1)]
-    assert plan_parts(MIB, MIB, 3 * MIB) == [Part(MIB, MIB, False, 0, 1)]
+    assert plan_parts(5, 5, 10) == [Part(0, MIB, 5, 1)]
+    assert plan_parts(MIB, MIB, 3 * MIB) == [Part(MIB, MIB, 0, 1)]
 
 
 def test_range_across_blocks() -> None:
     parts = plan_parts(MIB - 1, 2 * MIB, 5 * MIB)
     assert parts == [
-        Part(0, MIB, False, MIB - 1, 1),
-        Part(MIB, MIB, False, 0, MIB),
-        Part(2 * MIB, MIB, False, 0, 1),
+        Part(0, MIB, MIB - 1, 1),
+        Part(MIB, MIB, 0, MIB),
+        Part(2 * MIB, MIB, 0, 1),
     ]
 
 
 def test_small_part_size() -> None:
     parts = plan_parts(4095, 8192, 100_000, part_size=4096)
     assert parts == [
-        Part(0, 4096, False, 4095, 1),
-        Part(4096, 4096, False, 0, 4096),
-        Part(8192, 4096, False, 0, 1),
+        Part(0, 4096, 4095, 1),
+        Part(4096, 4096, 0, 4096),
+        Part(8192, 4096, 0, 1),
     ]
 
 
@@ -217,7 +217,7 @@ def test_first_part_from_zero_doubles() -> None:
 
 
 def test_first_part_small_range_is_one_small_request() -> None:
-    assert plan_parts(0, 1, 10 * MIB, first_part_size=64 * KIB) == [Part(0, 64 * KIB, False, 0, 2)]
+    assert plan_parts(0, 1, 10 * MIB, first_part_size=64 * KIB) == [Part(0, 64 * KIB, 0, 2)]
 
 
 def test_first_part_not_smaller_than_part_size_changes_nothing() -> None:
@@ -232,13 +232,13 @@ def test_first_part_not_smaller_than_part_size_changes_nothing() -> None:
 
 def test_tail_keeps_a_full_request_but_takes_only_to_end() -> None:
     parts = plan_parts(0, MIB + 10, 50 * MIB)
-    assert parts[-1] == Part(MIB, MIB, False, 0, 11)
+    assert parts[-1] == Part(MIB, MIB, 0, 11)
 
 
 def test_last_part_past_eof_is_fine() -> None:
     size = MIB + 100
     parts = plan_parts(0, size - 1, size)
-    assert parts[-1] == Part(MIB, MIB, False, 0, 100)
+    assert parts[-1] == Part(MIB, MIB, 0, 100)
     check_plan(parts, 0, size - 1, size)
 
 

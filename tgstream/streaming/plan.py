@@ -31,12 +31,11 @@ class Part:
 
     offset: int
     limit: int
-    precise: bool
     skip: int
     take: int
 
 
-def validate_request(offset: int, limit: int, precise: bool) -> str | None:
+def validate_request(offset: int, limit: int, precise: bool = False) -> str | None:
     """``None`` if ``upload.getFile(offset, limit, precise)`` is legal, else Telegram's error.
 
     Rules:
@@ -66,7 +65,7 @@ def validate_request(offset: int, limit: int, precise: bool) -> str | None:
 
 
 def _check_limit(name: str, value: int) -> None:
-    if validate_request(0, value, False) is not None:
+    if validate_request(0, value) is not None:
         raise ValueError(
             f"{name} must be a power of two between {_ALIGN} and {PART_SIZE}, got {value}"
         )
@@ -120,7 +119,7 @@ def plan_parts(
     while pos <= end:
         skip = pos - offset
         take = min(end + 1, offset + limit) - pos
-        parts.append(Part(offset=offset, limit=limit, precise=False, skip=skip, take=take))
+        parts.append(Part(offset=offset, limit=limit, skip=skip, take=take))
         pos += take
         offset += limit
         # The lowest set bit of the offset is the largest power of two it is

@@ -7,15 +7,20 @@ can go wrong at the start (flood wait, file gone) still becomes a proper HTTP er
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
+from ..store import FileInfo
+from ..telegram.downloader import Downloader
+from ..telegram.errors import UpstreamRejected
+from ..telegram.resolver import FileResolver
 from .cache import PartCache
-from .pipeline import LiveTasks, Pipeline, checked_slice
+from .pipeline import LiveTasks, Pipeline, ShortPart, checked_slice
 from .plan import Part, plan_parts
 
-# (offset, limit, precise, urgent): urgent marks the part a viewer is waiting to start on.
-FetchPart = Callable[[int, int, bool, bool], Awaitable[bytes]]
+# (offset, limit, urgent): urgent marks the part a viewer is waiting to start on.
+FetchPart = Callable[[int, int, bool], Awaitable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,8 @@ class RangeStream:
         self.releases = 0
 
     async def _part(self, part: Part, urgent: bool = False) -> bytes:
-        key = (self.cache_key, part.offset, part.limit, part.precise)
-        return await self.cache.get(
-            key, lambda: self.fetch(part.offset, part.limit, part.precise, urgent)
-        )
+        key = (self.cache_key, part.offset, part.limit)
+        return await self.cache.get(key, lambda: self.fetch(part.offset, part.limit, urgent))
 
     async def prime(self) -> None:
         """Fetch the first part now (errors surface before any header is sent)."""
@@ -73,7 +76,7 @@ class RangeStream:
             # Nothing came before this part: an empty reply only bounds the end.
             self.held = (0, checked_slice(first, data, after_full_part=False))
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncGenerator[bytes, None]:
         """The range in pieces of at most SEND_CHUNK bytes."""
         loop = asyncio.get_running_loop()
         pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live)
@@ -114,7 +117,7 @@ async def find_end(fetch: FetchPart, upper: int) -> int:
     while low < high:
         middle = (low + high) // 2
         middle -= middle % PROBE_BLOCK
-        got = len(await fetch(middle, PROBE_BLOCK, False, True))
+        got = len(await fetch(middle, PROBE_BLOCK, True))
         if got == PROBE_BLOCK:
             low = middle + PROBE_BLOCK
         elif got > 0:
@@ -122,3 +125,72 @@ async def find_end(fetch: FetchPart, upper: int) -> int:
         else:
             high = middle
     return low
+
+
+class ShorterThanDeclared(Exception):
+    """Telegram's data ends before the file's declared size, found before any byte was
+    sent: `info` is the file with its real size, to answer with instead."""
+
+    def __init__(self, info: FileInfo) -> None:
+        super().__init__(f"message {info.message_id} really has {info.size} bytes")
+        self.info = info
+
+
+class FileStreams:
+    """The bin channel's files as byte ranges: a file's record, and the bytes of a range of
+    it through the part cache and a pipeline of upload.getFile requests."""
+
+    def __init__(
+        self,
+        resolver: FileResolver,
+        downloader: Downloader,
+        cache: PartCache,
+        settings: StreamSettings,
+        live: LiveTasks,
+    ) -> None:
+        self.resolver = resolver
+        self.downloader = downloader
+        self.cache = cache
+        self.settings = settings
+        self.live = live
+
+    async def resolve(self, message_id: int) -> FileInfo:
+        return await self.resolver.get(message_id)
+
+    async def stream(self, info: FileInfo, first: int, last: int) -> AsyncGenerator[bytes, None]:
+        """Bytes `first..last` of the file.  The first piece comes only once the first part
+        is in; if that part shows the file to be shorter than declared, ShorterThanDeclared
+        (the real size is learned) instead of any byte."""
+        fetch = self._fetcher(info)
+        stream = RangeStream(
+            info.media_id, fetch, self.cache, first, last, info.size, self.settings, self.live
+        )
+        try:
+            await stream.prime()
+        except ShortPart as short:
+            raise await self._shorter(info, short, fetch) from None
+        try:
+            async with contextlib.aclosing(stream.body()) as body:
+                async for chunk in body:
+                    yield chunk
+        except ShortPart as short:
+            # Too late for this response; the next one gets the real size.
+            if short.exact and short.real_size < info.size:
+                self.resolver.correct_size(info, short.real_size)
+            raise
+
+    async def _shorter(
+        self, info: FileInfo, short: ShortPart, fetch: FetchPart
+    ) -> ShorterThanDeclared:
+        if short.real_size >= info.size:
+            raise UpstreamRejected(f"message {info.message_id}: a part came back short")
+        real_size = short.real_size
+        if not short.exact:
+            real_size = await find_end(fetch, real_size)
+        return ShorterThanDeclared(self.resolver.correct_size(info, real_size))
+
+    def _fetcher(self, info: FileInfo) -> FetchPart:
+        def fetch(offset: int, limit: int, urgent: bool) -> Awaitable[bytes]:
+            return self.downloader.fetch(info, offset, limit, urgent)
+
+        return fetch

@@ -115,9 +115,7 @@ class Downloader:
                 raise FloodWaitTooLong(f"every bot is in a flood wait for {wait:.0f} s", wait)
             await asyncio.sleep(max(wait, 0.05))
 
-    async def fetch(
-        self, info: FileInfo, offset: int, limit: int, precise: bool, urgent: bool = False
-    ) -> bytes:
+    async def fetch(self, info: FileInfo, offset: int, limit: int, urgent: bool = False) -> bytes:
         """The bytes Telegram returns for this part (short only at the end of the file).
         `urgent` marks a stream's first part: it goes ahead of bulk parts."""
         attempt = 0
@@ -126,7 +124,7 @@ class Downloader:
             dc = self.dcmap.dc_for(info)
             worker = await self._pick(dc)
             try:
-                return await self._fetch_with(worker, dc, info, offset, limit, precise, urgent)
+                return await self._fetch_with(worker, dc, info, offset, limit, urgent)
             except _Failed as failed:
                 outcome = outcome_of(failed.cause)
                 if outcome is None:
@@ -176,7 +174,6 @@ class Downloader:
         info: FileInfo,
         offset: int,
         limit: int,
-        precise: bool,
         urgent: bool,
     ) -> bytes:
         worker.bot.load += 1
@@ -202,9 +199,7 @@ class Downloader:
                     thumb_size="",
                 )
             query = raw.functions.InvokeWithoutUpdates(
-                query=raw.functions.upload.GetFile(
-                    location=location, offset=offset, limit=limit, precise=precise or None
-                )
+                query=raw.functions.upload.GetFile(location=location, offset=offset, limit=limit)
             )
             request = asyncio.ensure_future(self._invoke(member, query))
 

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path as PathLib
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Path, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import links
+from ..config import Settings
+from ..metrics import Metrics
+from ..telegram.bots import BotClient
 from . import download, watch
+from .deadline import FirstByteClock
+from .errors import install_error_handlers
+from .source import FileSource
 
-if TYPE_CHECKING:
-    from ..service import Services
+
+class Server(Protocol):
+    """What the app reads of the running server; the wiring's Services provides it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def secret(self) -> str: ...
+    @property
+    def started(self) -> bool: ...
+    @property
+    def bots(self) -> Sequence[BotClient]: ...
+    @property
+    def files(self) -> FileSource: ...
+
 
 STATIC = PathLib(__file__).parent / "static"
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -83,25 +102,21 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(services: Services, status_of: Callable[[], dict[str, Any]]) -> FastAPI:
-    """`status_of` renders /status: the wiring's numbers, which the web layer only shows."""
+def create_app(
+    services: Server,
+    status_of: Callable[[], dict[str, Any]],
+    files: FileSource | None = None,
+) -> FastAPI:
+    """The app over `files` (the services' Telegram files unless given: tests pass their own).
+
+    `status_of` renders /status: the wiring's numbers, which the web layer only shows.
+    """
+    source: FileSource = services.files if files is None else files
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
     # Starlette's slash redirects build their target from the request's Host header, which
     # anyone can set: no route here needs them.
     app.router.redirect_slashes = False
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid request"}, status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never a traceback in a body; the log has it.
-        return JSONResponse({"error": "internal error"}, status_code=500)
+    install_error_handlers(app, services.metrics)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -130,25 +145,21 @@ def create_app(services: Services, status_of: Callable[[], dict[str, Any]]) -> F
 
     @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
     async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
-        if not links.verify(message_id, sig, services.secret):
-            return download.error(403, "invalid or forged link")
-
-        async def page() -> Response:
-            resolved = await services.resolver.get(message_id)
-            path = links.download_path(message_id, resolved.file_name, services.secret)
-            absolute = links.public_url(services.settings.public_url, path)
-            return HTMLResponse(
-                watch.render(resolved, path, absolute),
-                headers={
-                    "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
-                    "img-src 'self'; style-src 'self'; script-src 'self'; "
-                    f"frame-ancestors {services.settings.frame_ancestors}",
-                    "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "no-referrer",
-                },
-            )
-
-        return await download.before_deadline(services, page)
+        download.check_link(message_id, sig, services.secret)
+        async with FirstByteClock(services.settings.first_byte_deadline).guard():
+            resolved = await source.resolve(message_id)
+        path = links.download_path(message_id, resolved.file_name, services.secret)
+        absolute = links.public_url(services.settings.public_url, path)
+        return HTMLResponse(
+            watch.render(resolved, path, absolute),
+            headers={
+                "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
+                "img-src 'self'; style-src 'self'; script-src 'self'; "
+                f"frame-ancestors {services.settings.frame_ancestors}",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     # Two registrations rather than one GET+HEAD route: each method gets its own operation id.
     @app.get(
@@ -161,12 +172,13 @@ def create_app(services: Services, status_of: Callable[[], dict[str, Any]]) -> F
         responses=_DOWNLOAD_RESPONSES,
     )
     async def dl(
-        request: Request,
         message_id: MessageId,
         file_name: str,
         sig: Sig = "",
         download_: Annotated[bool, Query(alias="download")] = False,
     ) -> Response:
-        return await download.serve(request, services, message_id, sig, download_)
+        download.check_link(message_id, sig, services.secret)
+        deadline = services.settings.first_byte_deadline
+        return await download.serve(source, services.metrics, deadline, message_id, download_)
 
     return app

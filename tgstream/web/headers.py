@@ -1,20 +1,9 @@
-"""Response header values: pure functions."""
+"""Response header values of a file body: pure functions.  (Its validators, ETag and
+Last-Modified, are in conditional.py with the rules that compare them.)"""
 
 from __future__ import annotations
 
-from email.utils import formatdate
 from urllib.parse import quote
-
-from ..store import FileInfo
-
-
-def etag_of(info: FileInfo) -> str:
-    # The Telegram file id and size never change for a given file: a strong validator.
-    return f'"{info.media_id:x}-{info.size:x}"'
-
-
-def last_modified_of(info: FileInfo) -> str:
-    return formatdate(info.date, usegmt=True)
 
 
 def _ascii_fallback(name: str) -> str:

@@ -1,0 +1,189 @@
+"""The response for a file of the bin channel, as Starlette's FileResponse is for a file on
+disk: it reads the request's method, If-None-Match, Range and If-Range itself and answers
+304, HEAD, 416, 206 (one range) or 200, the body streamed in pieces from a FileSource.
+
+Nothing goes out before the first piece of the body is in hand, so whatever fails up to
+there (Telegram busy, the file gone, the first-byte deadline) is raised to the app's error
+handlers and answered properly.  A failure after the status line can no longer be said in
+HTTP: the connection is aborted (StreamAborted), so a cut body never looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from starlette.datastructures import Headers
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from ..metrics import Metrics
+from ..store import FileInfo
+from ..streaming.ranges import RangeNotSatisfiable, content_range, parse_range, unsatisfied_range
+from ..streaming.source import ShorterThanDeclared
+from ..telegram.metadata import clean_media_type
+from .conditional import etag_of, if_none_match_matches, if_range_allows_partial, last_modified_of
+from .deadline import FirstByteClock
+from .errors import json_error
+from .headers import content_disposition, file_security_headers, is_active_content
+from .source import FileSource
+
+log = logging.getLogger("tgstream.web.download")
+
+
+class StreamAborted(Exception):
+    """Raised inside a body after headers went out: the server drops the connection."""
+
+
+class TelegramFileResponse(Response):
+    def __init__(
+        self,
+        info: FileInfo,
+        source: FileSource,
+        *,
+        metrics: Metrics,
+        attachment: bool = False,
+        clock: FirstByteClock | None = None,
+    ) -> None:
+        self.info = info
+        self.source = source
+        self.metrics = metrics
+        self.attachment = attachment
+        # Without a clock (no deadline), time to first byte counts from here.
+        self.clock = clock
+        self.started = clock.started if clock is not None else time.monotonic()
+        self.status_code = 200  # until the request says otherwise
+        self.file_type = clean_media_type(info.mime_type)
+        self.media_type = self.file_type
+        self.background = None
+        self.init_headers({})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Headers(scope=scope)
+        if self.clock is None:
+            answer = await self._answer(scope["method"], request)
+        else:
+            async with self.clock.guard():
+                answer = await self._answer(scope["method"], request)
+        self.status_code = answer.status_code
+        answer.background = self.background
+        await answer(scope, receive, send)
+
+    async def _answer(self, method: str, request: Headers) -> Response:
+        try:
+            return await self._answer_for(self.info, method, request)
+        except ShorterThanDeclared as shorter:
+            # Found before any byte went out: the same answer for the file's real size.
+            self.info = shorter.info
+            return await self._answer_for(shorter.info, method, request)
+
+    def _file_headers(self, info: FileInfo) -> dict[str, str]:
+        """What every answer about the file carries, 304 and 416 included."""
+        return {
+            "Accept-Ranges": "bytes",
+            "ETag": etag_of(info),
+            "Last-Modified": last_modified_of(info),
+            "Cache-Control": "private, max-age=3600",
+            **file_security_headers(),
+            "Content-Disposition": content_disposition(
+                info.file_name, self.attachment or is_active_content(self.file_type)
+            ),
+        }
+
+    async def _answer_for(self, info: FileInfo, method: str, request: Headers) -> Response:
+        headers = self._file_headers(info)
+        etag, last_modified = headers["ETag"], headers["Last-Modified"]
+        # If-None-Match comes before Range (RFC 9110 §13.2.2): a match is 304 even for a range.
+        if if_none_match_matches(request.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        range_header = request.get("range")
+        if range_header is not None and not if_range_allows_partial(
+            request.get("if-range"), etag, last_modified
+        ):
+            range_header = None
+        try:
+            byte_range = parse_range(range_header, info.size)
+        except RangeNotSatisfiable:
+            headers["Content-Range"] = unsatisfied_range(info.size)
+            return json_error(416, "range not satisfiable", headers)
+        if byte_range is None:
+            status, start, end = 200, 0, info.size - 1
+        else:
+            status, start, end = 206, byte_range.start, byte_range.end
+            headers["Content-Range"] = content_range(byte_range, info.size)
+        headers["Content-Length"] = str(end - start + 1)
+        if method == "HEAD":
+            return Response(status_code=status, headers=headers, media_type=self.file_type)
+        body = await self._first_piece_in_hand(info, start, end)
+        return StreamingResponse(
+            self._observed(body, info, start, end),
+            status_code=status,
+            headers=headers,
+            media_type=self.file_type,
+        )
+
+    async def _first_piece_in_hand(
+        self, info: FileInfo, start: int, end: int
+    ) -> AsyncGenerator[bytes, None]:
+        """The body, its first piece already fetched: what fails up to it fails here."""
+        pieces = self.source.stream(info, start, end)
+        try:
+            first = await anext(pieces)
+        except StopAsyncIteration:  # an empty file: nothing to wait for
+            return pieces
+        return _chain(first, pieces)
+
+    async def _observed(
+        self, body: AsyncGenerator[bytes, None], info: FileInfo, start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        """The body, with the metrics and the one log line per stream."""
+        metrics = self.metrics
+        metrics.active_streams.inc()
+        sent = 0
+        outcome = "complete"
+        try:
+            async with contextlib.aclosing(body):
+                async for chunk in body:
+                    if sent == 0:
+                        metrics.ttfb.observe(time.monotonic() - self.started)
+                    yield chunk
+                    sent += len(chunk)
+                    metrics.bytes_served.inc(len(chunk))
+        except GeneratorExit:
+            outcome = "client_closed"
+            raise
+        except Exception as exc:
+            outcome = "client_closed" if isinstance(exc, OSError) else "aborted"
+            log.warning(
+                "stream aborted after headers",
+                extra={"message_id": info.message_id, "error": repr(exc)},
+            )
+            raise StreamAborted(repr(exc)) from None
+        except BaseException:
+            outcome = "cancelled"
+            raise
+        finally:
+            if outcome == "complete" and sent != end - start + 1:
+                outcome = "client_closed"
+            metrics.active_streams.dec()
+            metrics.streams.labels(outcome).inc()
+            log.info(
+                "stream",
+                extra={
+                    "message_id": info.message_id,
+                    "file": info.file_name,
+                    "range": f"{start}-{end}",
+                    "bytes": sent,
+                    "seconds": round(time.monotonic() - self.started, 3),
+                    "outcome": outcome,
+                },
+            )
+
+
+async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with contextlib.aclosing(rest):
+        yield first
+        async for piece in rest:
+            yield piece
