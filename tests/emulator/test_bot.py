@@ -12,7 +12,8 @@ import httpx
 import pytest
 from pyrogram import Client, errors, filters, raw
 from pyrogram.file_id import FileId
-from pyrogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from pyrogram.enums import ChatAction
+from pyrogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from tests.support.kurigram import make_client
 from tests.support.processes import EmulatorProcess
@@ -183,3 +184,18 @@ async def test_forward_keeps_the_file_and_its_dc(emu: EmulatorProcess, workdir: 
         again = await client.get_messages(channel, forwarded.id)
         downloaded = await client.download_media(again, in_memory=True)
         assert sha(bytes(downloaded.getbuffer())) == sha(data)
+
+
+async def test_bool_answers_reach_a_stock_client(emu: EmulatorProcess, workdir: Path) -> None:
+    # Methods whose answer is a bare Bool (set and reset the command menu, a typing action).
+    client = make_client(emu.config, "bot", workdir)
+    async with client:
+        commands = [BotCommand("link", "a link to the file you reply to")]
+        assert await client.set_bot_commands(commands) is True
+        assert [c.command for c in await client.get_bot_commands()] == ["link"]
+        assert await client.delete_bot_commands() is True
+        assert await client.get_bot_commands() == []
+        bin_channel = emu.config["bin_channel"]
+        await client.get_chat(bin_channel)
+        assert await client.send_chat_action(bin_channel, ChatAction.UPLOAD_DOCUMENT) is True
+    assert emu.stats()["errors"].get("INTERNAL", 0) == 0

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pyrogram.raw import functions, types
+from pyrogram.raw.core import BoolTrue
 
 from .context import CallContext
 from .methods import Methods
@@ -18,14 +19,14 @@ async def set_bot_commands(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     commands = [{"command": c.command, "description": c.description} for c in query.commands]
     ctx.world.store.set_meta(f"commands:{me.id}", json.dumps(commands))
-    return types.BoolTrue()
+    return BoolTrue()
 
 
 @methods.register(functions.bots.ResetBotCommands)
 async def reset_bot_commands(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
     ctx.world.store.set_meta(f"commands:{me.id}", "[]")
-    return types.BoolTrue()
+    return BoolTrue()
 
 
 @methods.register(functions.bots.GetBotCommands)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from pyrogram.raw import functions, types
+from pyrogram.raw.core import BoolTrue
 
 from .. import tl
 from ..messaging import StoredMessage
@@ -224,4 +225,4 @@ def collect(ctx: CallContext, box: str, ids: list[Any]) -> tuple[list[StoredMess
 @methods.register(functions.messages.SetTyping)
 async def set_typing(ctx: CallContext, query: Any) -> Any:
     resolve_peer(ctx, query.peer)
-    return types.BoolTrue()
+    return BoolTrue()
