@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from pyrogram import Client, errors, filters, raw
-from pyrogram.file_id import FileId
 from pyrogram.enums import ChatAction
+from pyrogram.file_id import FileId
 from pyrogram.types import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from tests.support.kurigram import make_client
