@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import EmulatorProcess
+from tgemu.launch import RedisProcess
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,25 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "client"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One Debian redis-server (AOF on) on a free loopback port for the session; tests that
+    use it start from an empty database (`redis_url`)."""
+    base = tmp_path_factory.mktemp("redis")
+    server = RedisProcess(base / "data", base / "redis.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url

@@ -27,6 +27,7 @@ __all__ = [
     "Child",
     "EmulatorProcess",
     "Options",
+    "RedisProcess",
     "ServerProcess",
     "free_port",
     "inherited_env",
@@ -122,9 +123,12 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
     def spawn(self, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        self.execute([sys.executable, "-m", *args], env)
+
+    def execute(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         with self.log_path.open("ab") as log:  # the child keeps its own copy
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", *args],
+                list(argv),
                 cwd=self.options.cwd,
                 env=None if env is None else dict(env),
                 stdin=subprocess.DEVNULL,
@@ -278,6 +282,64 @@ class ServerProcess(Child):
 
     def wait_ready(self, timeout: float = 60.0, signed_in: bool = True) -> None:
         self.wait_http(f"{self.url}{'/readyz' if signed_in else '/healthz'}", timeout)
+
+
+class RedisProcess(Child):
+    """Debian's `redis-server` on a loopback port, its data in `data_dir` with the
+    append-only file on (what a replica's shared state is kept in).  Started again on the
+    same port and directory, it comes back with what it had."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        port: int = 0,
+        executable: str = "redis-server",
+        options: Options | None = None,
+    ) -> None:
+        super().__init__("redis-server", log_path, options)
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.executable = executable
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def args(self) -> list[str]:
+        return [
+            self.executable,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+        ]  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> Self:
+        """Start it and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.execute(self.args())
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.what} exited with code {self.proc.returncode}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.what} did not answer on port {self.port} in {timeout:.0f} s")
 
 
 def _nofile(limits: tuple[int, int]) -> Callable[[], None]:

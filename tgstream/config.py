@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     above (so it is declared after them)."""
 
     session_dir: Path = Path("./sessions")
+    state_url: str | None = None
+    """Where the state lives: unset, the SQLite file in SESSION_DIR (one server);
+    `redis://host:port/db`, Redis shared by replicas."""
     secret: SecretStr = Field(default=SecretStr(""), validate_default=True)
     """Effective link-signing secret: SECRET, else derived from BOT_TOKEN."""
 
@@ -275,6 +278,21 @@ class Settings(BaseSettings):
         # other use of the token, and a rotated (e.g. leaked) token revokes every old link.
         derived = hmac.new(token.get_secret_value().encode(), _SECRET_LABEL, hashlib.sha256)
         return SecretStr(derived.hexdigest())
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "must be a Redis URL like redis://127.0.0.1:6379/0 (unset: SQLite in "
+                f"SESSION_DIR), got a {parts.scheme or 'schemeless'} URL"
+            )
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("must name a host, like redis://127.0.0.1:6379/0")
+        return value.strip()
 
     @field_validator("allowed_users", mode="before")
     @classmethod

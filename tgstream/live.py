@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .store import Store
+from .store import StateStore
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .telegram.dcmap import DcMap
@@ -38,7 +38,7 @@ class LiveCollector(Collector):
     flood: FloodPolicy
     resolver: FileResolver
     workers: Sequence[BotWorker]
-    store: Store
+    store: StateStore
     tasks: LiveTasks
 
     def describe(self) -> list[Metric]:

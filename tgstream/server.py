@@ -72,7 +72,9 @@ async def run(settings: Settings) -> int:
     /status says what start-up waits for, and links get a 503 with Retry-After until a bot
     is up, however long a flood wait on sign-in lasts."""
     try:
-        session_lock = lock_session_dir(settings.session_dir)
+        # Two servers on one SQLite state break each other; on a shared store they are
+        # replicas, each with its own SESSION_DIR or none.
+        session_lock = None if settings.state_url else lock_session_dir(settings.session_dir)
         services = Services.build(settings)
     except StoreUnavailable as exc:
         print(f"tgstream: SESSION_DIR {exc}", file=sys.stderr)
@@ -116,7 +118,7 @@ async def run(settings: Settings) -> int:
             },
         )
         _Lifecycle.server = server
-        services.start()
+        await services.start()
         serving = asyncio.create_task(server.serve())
         failed = asyncio.create_task(services.failed.wait())
         await asyncio.wait({serving, failed}, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,7 @@ from typing import Any
 from .config import Settings
 from .live import LiveCollector
 from .metrics import Metrics
-from .store import Store, check_session_file
+from .store import SharedStateDown, StateStore, check_session_file, open_store
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .streaming.source import FileStreams, StreamSettings
@@ -32,7 +32,7 @@ log = logging.getLogger("tgstream.service")
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    store: StateStore
     metrics: Metrics
     bots: list[BotClient]
     workers: list[BotWorker]
@@ -63,7 +63,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         if settings.tg_rsa_public_key is not None:
             trust_rsa_key(settings.tg_rsa_public_key)
-        store = Store(settings.session_dir)
+        store = open_store(settings.state_url, settings.session_dir)
         metrics = Metrics()
         tokens = [settings.bot_token, *settings.multi_tokens]
         bots = [
@@ -76,12 +76,14 @@ class Services:
                 addresses=settings.tg_dc_addresses,
                 handles_updates=index == 0,
                 sleep_threshold=settings.flood_sleep_threshold,
+                sessions=store.sessions,
             )
             for index, token in enumerate(tokens)
         ]
         flood = FloodPolicy(threshold=settings.flood_sleep_threshold, store=store)
-        for bot in bots:
-            check_session_file(bot.session_file)
+        if store.sessions is None:
+            for bot in bots:
+                check_session_file(bot.session_file)
         workers = [
             BotWorker(
                 bot,
@@ -122,10 +124,14 @@ class Services:
         metrics.registry.register(live)
         return services
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Sign every bot in, in the background: the server answers (503 with the reason)
         while they wait, and serves with whichever bots are up."""
         from .bot.handlers import attach
+
+        # Read again before each call once a shared store that is down answers.
+        with contextlib.suppress(SharedStateDown):
+            await self.flood.load()
 
         attach(self.bots[0].client, self.settings)
         turn = asyncio.Lock()
@@ -168,4 +174,4 @@ class Services:
                 await asyncio.wait_for(bot.stop(), 10)
             except Exception as exc:  # shutting down: report and go on
                 log.warning("bot stop failed", extra={"bot_id": bot.bot_id, "error": repr(exc)})
-        self.store.close()
+        await self.store.close()

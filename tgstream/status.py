@@ -62,6 +62,11 @@ def render(services: Services) -> dict[str, Any]:
             "inflight": count("tgstream_cache_inflight"),
         },
         "store_write_failures": count("tgstream_store_write_failures_total"),
+        "state": {
+            "at": services.store.describe(),
+            "shared": services.store.shared,
+            "available": services.store.available,
+        },
         "flood": _flood(seen, services.flood.threshold),
         "upstream_inflight": count("tgstream_upstream_inflight"),
         "upstream_queued": count("tgstream_dc_queued"),

@@ -3,6 +3,7 @@ exits 0.  A viewer cut off by either sees an incomplete transfer, never a short 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -53,7 +54,7 @@ def counters(emu: EmulatorProcess, name: str) -> dict[int, int]:
 def test_sigkill_mid_stream_then_restart_is_warm_and_links_hold(
     emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path, source: Source
 ) -> None:
-    from tgstream.store.sqlite import Store
+    from tgstream.store.sqlite import SqliteStore
 
     server = new_server(server_factory, emu, tmp_path, "killed", CACHE_SIZE_MB="0")
     url = server.link(source.message_id, "clip.mp4")
@@ -72,14 +73,14 @@ def test_sigkill_mid_stream_then_restart_is_warm_and_links_hold(
     assert 2 * MiB <= transfer.received < SIZE
 
     # The store survived the kill whole, with DC 4's key still authorized.
-    store = Store(server.session_dir)
+    store = SqliteStore(server.session_dir)
     try:
         assert store.integrity_ok()
         bot_id = int(emu.config["bot_ids"][0])
-        record = store.auth_key(bot_id, FILE_DC)
+        record = asyncio.run(store.auth_key(bot_id, FILE_DC))
         assert record is not None and record.authorized
     finally:
-        store.close()
+        store.close_now()
     sessions = sorted(server.session_dir.glob("*.session"))
     assert sessions, "no Kurigram session file"
     for path in sessions:

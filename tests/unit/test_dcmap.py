@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tgstream.store import Store
+from tgstream.store import SqliteStore
 from tgstream.telegram.dcmap import DcMap
 
 
@@ -20,51 +20,51 @@ class MemoryStore:
     rows: dict[int, tuple[int, bool]] = field(default_factory=dict)
     reads: int = 0
 
-    def dc_of(self, media_id: int) -> int | None:
+    async def dc_of(self, media_id: int) -> int | None:
         self.reads += 1
         row = self.rows.get(media_id)
         return row[0] if row else None
 
-    def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
+    async def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
         self.rows[media_id] = (dc, learned)
 
 
-def test_the_documents_dc_is_used_and_kept_as_not_learned() -> None:
+async def test_the_documents_dc_is_used_and_kept_as_not_learned() -> None:
     store = MemoryStore()
     dcmap = DcMap(store)
-    assert dcmap.dc_for(Doc(1, 4)) == 4
+    assert await dcmap.dc_for(Doc(1, 4)) == 4
     assert store.rows == {1: (4, False)}
     assert (dcmap.lookups, dcmap.learned) == (1, 0)
 
 
-def test_memory_answers_every_lookup_after_the_first() -> None:
+async def test_memory_answers_every_lookup_after_the_first() -> None:
     store = MemoryStore()
     dcmap = DcMap(store)
     for _ in range(100):
-        assert dcmap.dc_for(Doc(1, 4)) == 4
+        assert await dcmap.dc_for(Doc(1, 4)) == 4
     assert store.reads == 1 and dcmap.lookups == 100
 
 
-def test_a_migration_is_learned_once_for_every_stream() -> None:
+async def test_a_migration_is_learned_once_for_every_stream() -> None:
     store = MemoryStore()
     dcmap = DcMap(store)
-    assert dcmap.dc_for(Doc(7, 2)) == 2
-    dcmap.learn(7, 5)
-    assert dcmap.dc_for(Doc(7, 2)) == 5
+    assert await dcmap.dc_for(Doc(7, 2)) == 2
+    await dcmap.learn(7, 5)
+    assert await dcmap.dc_for(Doc(7, 2)) == 5
     assert store.rows[7] == (5, True)
     assert dcmap.learned == 1
-    assert dcmap.dc_for(Doc(8, 2)) == 2  # other files keep their own DC
+    assert await dcmap.dc_for(Doc(8, 2)) == 2  # other files keep their own DC
 
 
-def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    DcMap(store).learn(9, 3)
-    store.close()
-    reopened = Store(tmp_path)
+async def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    await DcMap(store).learn(9, 3)
+    await store.close()
+    reopened = SqliteStore(tmp_path)
     try:
         dcmap = DcMap(reopened)
-        assert dcmap.dc_for(Doc(9, 1)) == 3  # not the document's DC 1: no migration again
+        assert await dcmap.dc_for(Doc(9, 1)) == 3  # not the document's DC 1: no migration again
         assert dcmap.learned == 0  # nothing new was learned after the restart
         assert reopened.dc_map_size() == 1
     finally:
-        reopened.close()
+        await reopened.close()

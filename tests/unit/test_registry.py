@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pyrogram import errors
 
-from tgstream.store import Store
+from tgstream.store import SqliteStore as Store
 from tgstream.telegram.errors import FloodWaitTooLong
 from tgstream.telegram.flood import FloodPolicy
 from tgstream.telegram.registry import DcRegistry, Link, PooledSession
@@ -87,7 +87,7 @@ class Bot:
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
     store = Store(tmp_path)
     yield store
-    store.close()
+    await store.close()
 
 
 def registry(bot: Bot, store: Store, connections: int = 3) -> DcRegistry:
@@ -113,7 +113,7 @@ async def test_concurrent_first_requests_create_one_pool_with_one_key_and_import
     members = await asyncio.gather(*(reg.acquire(FOREIGN) for _ in range(4)))
     assert bot.keys_made == [FOREIGN] and len(bot.imported) == 1
     assert reg.keys_created == {FOREIGN: 1} and reg.imports == {FOREIGN: 1}
-    record = store.auth_key(BOT_ID, FOREIGN)
+    record = await store.auth_key(BOT_ID, FOREIGN)
     assert record is not None and record.authorized
     assert all(link_of(m).auth_key == record.auth_key for m in members)
     await reg.close()
@@ -159,7 +159,7 @@ async def test_a_reset_with_the_key_dropped_makes_and_authorizes_a_new_one(store
     member = await reg.acquire(FOREIGN)
     reg.release(FOREIGN, member)
     await reg.reset(FOREIGN, member.generation, drop_key=True)
-    assert store.auth_key(BOT_ID, FOREIGN) is None and not reg.warm(FOREIGN)
+    assert await store.auth_key(BOT_ID, FOREIGN) is None and not reg.warm(FOREIGN)
     await reg.acquire(FOREIGN)
     assert bot.keys_made == [FOREIGN, FOREIGN] and len(bot.imported) == 2
     assert reg.keys_created == {FOREIGN: 2}
@@ -173,7 +173,7 @@ async def test_a_reset_keeping_the_key_only_reconnects(store: Store) -> None:
     reg.release(FOREIGN, member)
     await reg.reset(FOREIGN, member.generation, drop_key=False)
     await reg.reset(FOREIGN, member.generation, drop_key=True)  # stale: already reset
-    assert store.auth_key(BOT_ID, FOREIGN) is not None
+    assert await store.auth_key(BOT_ID, FOREIGN) is not None
     await reg.acquire(FOREIGN)
     assert bot.keys_made == [FOREIGN] and len(bot.imported) == 1
     await reg.close()

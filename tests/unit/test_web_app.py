@@ -71,7 +71,7 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         async with httpx.AsyncClient(transport=transport, base_url="http://tgstream") as client:
             yield App(services, files, web, client)
     finally:
-        services.store.close()
+        await services.store.close()
 
 
 def assert_error(response: httpx.Response, status: int, retry_after: str | None = None) -> None:

@@ -1,14 +1,35 @@
-"""Persistent state of the server: auth keys, the DC map, resolved files, flood deadlines."""
+"""Persistent state of the server: auth keys, the DC map, resolved files, flood deadlines;
+in SQLite in SESSION_DIR (one server) or Redis (replicas), behind one interface."""
 
+from pathlib import Path
+
+from .interface import BotSessions, StateStore
 from .lock import lock_session_dir
-from .problems import StoreUnavailable
-from .sqlite import AuthKeyRecord, FileInfo, Store, check_session_file
+from .problems import SharedStateDown, StoreUnavailable
+from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
+from .sqlite import SqliteStore, check_session_file
+
+
+def open_store(state_url: str | None, session_dir: Path) -> StateStore:
+    """The store STATE_URL names: Redis for `redis://…`, else the SQLite in SESSION_DIR."""
+    if state_url:
+        from .redis_store import RedisStore
+
+        return RedisStore(state_url)
+    return SqliteStore(session_dir)
+
 
 __all__ = [
     "AuthKeyRecord",
+    "BotSessions",
     "FileInfo",
-    "Store",
+    "SessionFields",
+    "SharedStateDown",
+    "SqliteStore",
+    "StateStore",
     "StoreUnavailable",
+    "UpdateStates",
     "check_session_file",
     "lock_session_dir",
+    "open_store",
 ]

@@ -1,4 +1,5 @@
-"""What can be wrong with SESSION_DIR, said in one line."""
+"""What can be wrong with the state: SESSION_DIR said in one line at start, or a shared
+backend that does not answer now."""
 
 from __future__ import annotations
 
@@ -12,3 +13,14 @@ class StoreUnavailable(Exception):
         super().__init__(f"{path}: {cause}")
         self.path = path
         self.cause = cause
+
+
+class SharedStateDown(Exception):
+    """The shared state (Redis) cannot answer now: what needs it is refused with a
+    Retry-After, what memory already holds goes on."""
+
+    def __init__(self, where: str, cause: str, retry_after: float = 5.0) -> None:
+        super().__init__(f"shared state at {where} unavailable ({cause})")
+        self.where = where
+        self.cause = cause
+        self.retry_after = retry_after

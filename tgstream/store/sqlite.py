@@ -14,11 +14,12 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .interface import BotSessions
 from .problems import StoreUnavailable
+from .records import AuthKeyRecord, FileInfo
 
 log = logging.getLogger("tgstream.store")
 
@@ -43,43 +44,21 @@ CREATE TABLE IF NOT EXISTS flood_waits (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class AuthKeyRecord:
-    bot_id: int
-    dc: int
-    auth_key: bytes
-    authorized: bool
+_MISSING_MAX = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class FileInfo:
-    """A bin-channel file: everything needed to fetch and describe it."""
-
-    message_id: int
-    media_id: int
-    access_hash: int
-    file_reference: bytes
-    dc: int
-    size: int
-    mime_type: str
-    file_name: str
-    kind: str  # "document" or "photo": which InputFileLocation names it
-    thumb_size: str
-    date: int
-
-    @property
-    def is_photo(self) -> bool:
-        return self.kind == "photo"
-
-
-class Store:
-    """Reads answer from the file; a write that fails (disk full, I/O error) is logged and
-    counted, never raised: what it would have kept is still in memory, and is written again
-    the next time it changes (or fetched from Telegram again after a restart)."""
+class SqliteStore:
+    """The StateStore of one server.  Reads answer from the file; a write that fails (disk
+    full, I/O error) is logged and counted, never raised: what it would have kept is still
+    in memory, and is written again the next time it changes (or fetched from Telegram again
+    after a restart)."""
 
     def __init__(self, session_dir: Path) -> None:
         self.path = session_dir / "tgstream.sqlite3"
         self.write_failures = 0
+        self.shared = False
+        # One process: ids Telegram called missing need no file, memory is the whole truth.
+        self._missing: dict[int, float] = {}
         self._lock = threading.Lock()
         try:
             session_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +97,21 @@ class Store:
             return False
         return True
 
-    def close(self) -> None:
+    def describe(self) -> str:
+        return str(self.path)
+
+    @property
+    def sessions(self) -> BotSessions | None:
+        return None  # each bot's own Kurigram session file keeps it
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
         with self._lock:
             self.db.close()
 
@@ -129,7 +122,7 @@ class Store:
 
     # --- auth keys ------------------------------------------------------------------------
 
-    def auth_key(self, bot_id: int, dc: int) -> AuthKeyRecord | None:
+    async def auth_key(self, bot_id: int, dc: int) -> AuthKeyRecord | None:
         with self._lock:
             row = self.db.execute(
                 "SELECT auth_key, authorized FROM auth_keys WHERE bot_id = ? AND dc = ?",
@@ -137,26 +130,26 @@ class Store:
             ).fetchone()
         return AuthKeyRecord(bot_id, dc, bytes(row[0]), bool(row[1])) if row else None
 
-    def save_auth_key(self, record: AuthKeyRecord) -> None:
+    async def save_auth_key(self, record: AuthKeyRecord) -> None:
         self._write(
             "INSERT OR REPLACE INTO auth_keys (bot_id, dc, auth_key, authorized, created) "
             "VALUES (?, ?, ?, ?, ?)",
             (record.bot_id, record.dc, record.auth_key, int(record.authorized), time.time()),
         )
 
-    def drop_auth_key(self, bot_id: int, dc: int) -> None:
+    async def drop_auth_key(self, bot_id: int, dc: int) -> None:
         self._write("DELETE FROM auth_keys WHERE bot_id = ? AND dc = ?", (bot_id, dc))
 
     # --- DC map ---------------------------------------------------------------------------
 
-    def dc_of(self, media_id: int) -> int | None:
+    async def dc_of(self, media_id: int) -> int | None:
         with self._lock:
             row = self.db.execute(
                 "SELECT dc FROM dc_map WHERE media_id = ?", (media_id,)
             ).fetchone()
         return int(row[0]) if row else None
 
-    def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
+    async def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
         self._write(
             "INSERT OR REPLACE INTO dc_map (media_id, dc, learned) VALUES (?, ?, ?)",
             (media_id, dc, int(learned)),
@@ -168,7 +161,7 @@ class Store:
 
     # --- files ----------------------------------------------------------------------------
 
-    def file(self, message_id: int) -> tuple[FileInfo, float] | None:
+    async def file(self, message_id: int) -> tuple[FileInfo, float] | None:
         """The resolved file and the wall-clock time Telegram last confirmed it."""
         with self._lock:
             row = self.db.execute(
@@ -193,7 +186,7 @@ class Store:
         )
         return info, float(row[11])
 
-    def save_file(self, info: FileInfo, checked: float | None = None) -> None:
+    async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         self._write(
             "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
             "dc, size, mime_type, file_name, kind, thumb_size, date, fetched) "
@@ -214,19 +207,42 @@ class Store:
             ),
         )
 
-    def drop_file(self, message_id: int) -> None:
+    async def drop_file(self, message_id: int) -> None:
         self._write("DELETE FROM files WHERE message_id = ?", (message_id,))
+
+    # --- ids Telegram called missing ----------------------------------------------------
+
+    async def is_missing(self, message_id: int) -> bool:
+        until = self._missing.get(message_id)
+        if until is not None and until <= time.monotonic():
+            del self._missing[message_id]
+            until = None
+        return until is not None
+
+    async def remember_missing(self, message_id: int, ttl: float) -> None:
+        now = time.monotonic()
+        if len(self._missing) > _MISSING_MAX:
+            self._missing = {k: v for k, v in self._missing.items() if v > now}
+        self._missing[message_id] = now + ttl
 
     # --- flood deadlines ------------------------------------------------------------------
 
-    def flood_deadlines(self) -> list[tuple[int, str, float]]:
+    async def flood_deadlines(self) -> list[tuple[int, str, float]]:
         with self._lock:
             rows = self.db.execute(
                 "SELECT bot_id, method, until FROM flood_waits WHERE until > ?", (time.time(),)
             ).fetchall()
         return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
-    def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
+    async def flood_deadline(self, bot_id: int, method: str) -> float | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT until FROM flood_waits WHERE bot_id = ? AND method = ? AND until > ?",
+                (bot_id, method, time.time()),
+            ).fetchone()
+        return float(row[0]) if row else None
+
+    async def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
         self._write("DELETE FROM flood_waits WHERE until <= ?", (time.time(),))
         self._write(
             "INSERT OR REPLACE INTO flood_waits (bot_id, method, until) VALUES (?, ?, ?)",

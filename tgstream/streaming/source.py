@@ -176,7 +176,7 @@ class FileStreams:
         except ShortPart as short:
             # Too late for this response; the next one gets the real size.
             if short.exact and short.real_size < info.size:
-                self.resolver.correct_size(info, short.real_size)
+                await self.resolver.correct_size(info, short.real_size)
             raise
 
     async def _shorter(
@@ -187,7 +187,7 @@ class FileStreams:
         real_size = short.real_size
         if not short.exact:
             real_size = await find_end(fetch, real_size)
-        return ShorterThanDeclared(self.resolver.correct_size(info, real_size))
+        return ShorterThanDeclared(await self.resolver.correct_size(info, real_size))
 
     def _fetcher(self, info: FileInfo) -> FetchPart:
         def fetch(offset: int, limit: int, urgent: bool) -> Awaitable[bytes]:

@@ -11,8 +11,10 @@ from typing import Any
 
 from pyrogram import Client
 
+from ..store import BotSessions
 from .network import DcAddresses, connection_factory
 from .session_storage import TolerantStorage
+from .shared_session import SharedStorage
 
 log = logging.getLogger("tgstream.telegram.bots")
 
@@ -30,6 +32,7 @@ class BotClient:
         addresses: DcAddresses,
         handles_updates: bool,
         sleep_threshold: float = 10,
+        sessions: BotSessions | None = None,
     ) -> None:
         self.index = index
         self.bot_id = int(token.split(":", 1)[0])
@@ -38,6 +41,14 @@ class BotClient:
         if addresses:
             kwargs["connection_factory"] = connection_factory(addresses)
         name = f"bot-{self.bot_id}"
+        # Its own session: in the shared store when there is one (replicas), else in its
+        # session file in SESSION_DIR.
+        storage: Any = (
+            TolerantStorage(name, workdir=session_dir)
+            if sessions is None
+            else SharedStorage(name, self.bot_id, sessions)
+        )
+        self.shares_session = sessions is not None
         self.client = Client(
             name,
             api_id=api_id,
@@ -49,7 +60,7 @@ class BotClient:
             # FLOOD_SLEEP_THRESHOLD is the only threshold: Kurigram sleeps no longer wait
             # than tgstream's policy would (its own default of 60 s would hang requests).
             sleep_threshold=sleep_threshold,
-            storage_engine=TolerantStorage(name, workdir=session_dir),
+            storage_engine=storage,
             **kwargs,
         )
         self.home_dc = 0
@@ -92,9 +103,10 @@ class BotClient:
                 await self.client.disconnect()
         await self.client.start()
         self.home_dc = int(await self.client.storage.dc_id())
-        for path in (self.session_file, Path(f"{self.session_file}-journal")):
-            if path.exists():
-                os.chmod(path, 0o600)
+        if not self.shares_session:
+            for path in (self.session_file, Path(f"{self.session_file}-journal")):
+                if path.exists():
+                    os.chmod(path, 0o600)
         log.info("bot ready", extra={"bot_id": self.bot_id, "home_dc": self.home_dc})
 
     async def stop(self) -> None:

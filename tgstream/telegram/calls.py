@@ -64,6 +64,7 @@ async def call(
 ) -> _T:
     failures = 0
     while True:
+        await flood.refresh(bot_id, method)
         await honour_bench(flood, bot_id, method)
         outcome = await attempt(invoke)
         if not isinstance(outcome, Outcome):
@@ -76,7 +77,7 @@ async def call(
         if decision.action in (Action.SLEEP, Action.FAIL_OVER) or (
             decision.action is Action.UNAVAILABLE and outcome.code == 420
         ):
-            flood.bench(bot_id, method, decision.seconds, decision.action is Action.FAIL_OVER)
+            await flood.bench(bot_id, method, decision.seconds, decision.action is Action.FAIL_OVER)
         if decision.action is Action.SLEEP:
             continue  # honour_bench sleeps it out
         if decision.action is Action.RETRY:

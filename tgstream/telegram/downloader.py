@@ -121,7 +121,10 @@ class Downloader:
         attempt = 0
         rechecked = False
         while True:
-            dc = self.dcmap.dc_for(info)
+            dc = await self.dcmap.dc_for(info)
+            for candidate in self.workers:
+                if candidate.bot.ready:
+                    await self.flood.refresh(candidate.bot.bot_id, GET_FILE)
             worker = await self._pick(dc)
             try:
                 return await self._fetch_with(worker, dc, info, offset, limit, urgent)
@@ -142,14 +145,14 @@ class Downloader:
             action = decision.action
             if action is Action.LEARN_DC:
                 assert decision.dc is not None
-                self.dcmap.learn(info.media_id, decision.dc)
+                await self.dcmap.learn(info.media_id, decision.dc)
             elif action is Action.REFRESH_REFERENCE:
                 info = await self.resolver.refresh(info.message_id, info)
             elif action is Action.RECHECK:
                 rechecked = True
                 info = await self.resolver.recheck(info.message_id)
             elif action in (Action.SLEEP, Action.FAIL_OVER):
-                self.flood.bench(
+                await self.flood.bench(
                     worker.bot.bot_id, GET_FILE, decision.seconds, action is Action.FAIL_OVER
                 )
             elif action is Action.RESET_POOL:
@@ -162,9 +165,9 @@ class Downloader:
                 await asyncio.sleep(decision.seconds)
             else:
                 if action is Action.UNAVAILABLE and outcome.code == 420:
-                    self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
+                    await self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
                 if action is Action.NOT_FOUND:
-                    self.resolver.forget(info)
+                    await self.resolver.forget(info)
                 raise terminal(decision, outcome, GET_FILE, worker.bot.bot_id)
 
     async def _fetch_with(

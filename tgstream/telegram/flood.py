@@ -2,7 +2,10 @@
 wait is over, so work moves to another bot or the caller sleeps it out.
 
 Deadlines are persisted (wall-clock) in the store, so a restart in the middle of a long
-wait does not call the method again before it is over: that would only lengthen it.
+wait does not call the method again before it is over: that would only lengthen it.  With
+a shared store, another replica may have been told to wait: before a call the deadline is
+read again (at most every SYNC_INTERVAL per bot and method), so no replica calls a method
+the account must not call yet.
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..store import SharedStateDown
+
+# Seconds a deadline read from the shared store is trusted (one read per part would be
+# one Redis round trip per MiB).
+SYNC_INTERVAL = 0.5
+
 
 class FloodStore(Protocol):
-    def flood_deadlines(self) -> list[tuple[int, str, float]]: ...
+    shared: bool
 
-    def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None: ...
+    async def flood_deadlines(self) -> list[tuple[int, str, float]]: ...
+
+    async def flood_deadline(self, bot_id: int, method: str) -> float | None: ...
+
+    async def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None: ...
 
 
 @dataclass
@@ -29,16 +42,42 @@ class FloodPolicy:
     waits: Counter[str] = field(default_factory=Counter)
     waits_slept: int = 0
     failovers: int = 0
+    # (bot_id, method) -> monotonic time the shared deadline was last read.
+    _synced: dict[tuple[int, str], float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    async def load(self) -> None:
+        """The deadlines still running when the process (re)starts."""
         if self.store is None:
             return
-        now_wall, now = time.time(), time.monotonic()
-        for bot_id, method, until in self.store.flood_deadlines():
-            if until > now_wall:
-                self.blocked[(bot_id, method)] = now + (until - now_wall)
+        for bot_id, method, until in await self.store.flood_deadlines():
+            self._adopt(bot_id, method, until)
 
-    def bench(self, bot_id: int, method: str, seconds: float, failover: bool = False) -> None:
+    def _adopt(self, bot_id: int, method: str, until_wall: float) -> None:
+        now_wall, now = time.time(), time.monotonic()
+        if until_wall <= now_wall:
+            return
+        until = now + (until_wall - now_wall)
+        key = (bot_id, method)
+        if until > self.blocked.get(key, 0.0):
+            self.blocked[key] = until
+
+    async def refresh(self, bot_id: int, method: str) -> None:
+        """Learn a deadline another replica was given (a shared store only).  Without the
+        shared store, what this process knows is all it can go by."""
+        if self.store is None or not self.store.shared:
+            return
+        key, now = (bot_id, method), time.monotonic()
+        if now - self._synced.get(key, -SYNC_INTERVAL) < SYNC_INTERVAL:
+            return
+        self._synced[key] = now
+        try:
+            until = await self.store.flood_deadline(bot_id, method)
+        except SharedStateDown:
+            return
+        if until is not None:
+            self._adopt(bot_id, method, until)
+
+    async def bench(self, bot_id: int, method: str, seconds: float, failover: bool = False) -> None:
         """Note a FLOOD_WAIT of `seconds` on this bot and method."""
         self.waits[method] += 1
         if failover:
@@ -50,7 +89,7 @@ class FloodPolicy:
         if until > self.blocked.get(key, 0.0):
             self.blocked[key] = until
             if self.store is not None:
-                self.store.save_flood_deadline(bot_id, method, time.time() + seconds)
+                await self.store.save_flood_deadline(bot_id, method, time.time() + seconds)
 
     def blocked_for(self, bot_id: int, method: str) -> float:
         until = self.blocked.get((bot_id, method))

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..store import AuthKeyRecord, Store
+from ..store import AuthKeyRecord, StateStore
 from . import calls
 from .errors import TelegramUnavailable, UpstreamRejected
 from .flood import FloodPolicy
@@ -100,7 +100,7 @@ class DcRegistry:
     def __init__(
         self,
         connector: Connector,
-        store: Store,
+        store: StateStore,
         connections_per_dc: int,
         requests_per_connection: int = 2,
         flood: FloodPolicy | None = None,
@@ -173,10 +173,10 @@ class DcRegistry:
             auth_key = await bot.home_auth_key()
             authorized = True
         else:
-            record = self.store.auth_key(bot.bot_id, dc)
+            record = await self.store.auth_key(bot.bot_id, dc)
             if record is None:
                 auth_key = await bot.new_auth_key(dc)
-                self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, False))
+                await self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, False))
                 self.keys_created[dc] += 1
                 authorized = False
             else:
@@ -185,7 +185,7 @@ class DcRegistry:
         try:
             if not authorized:
                 await self._import_authorization(dc, session)
-                self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, True))
+                await self.store.save_auth_key(AuthKeyRecord(bot.bot_id, dc, auth_key, True))
         except BaseException:
             await stop_quietly(session)
             raise
@@ -246,7 +246,7 @@ class DcRegistry:
         del self.pools[dc]
         log.warning("DC pool reset", extra={"dc": dc, "new_key": drop_key or None})
         if drop_key and dc != self.connector.home_dc:
-            self.store.drop_auth_key(self.connector.bot_id, dc)
+            await self.store.drop_auth_key(self.connector.bot_id, dc)
         await self._close_pool(pool)
 
     async def _close_pool(self, pool: DcPool) -> None:

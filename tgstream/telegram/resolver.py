@@ -22,7 +22,7 @@ from typing import Any
 
 from pyrogram import errors, raw
 
-from ..store import FileInfo, Store
+from ..store import FileInfo, StateStore
 from . import calls
 from .bots import BotClient
 from .errors import FileGone, TelegramUnavailable, UpstreamRejected
@@ -50,7 +50,7 @@ class FileResolver:
         self,
         bots: Sequence[BotClient],
         bin_channel: int,
-        store: Store,
+        store: StateStore,
         flood: FloodPolicy,
         recheck_seconds: float = 600.0,
     ) -> None:
@@ -78,7 +78,13 @@ class FileResolver:
             raise FileGone(f"message {message_id} not found in the bin channel")
         entry = self.cache.get(message_id)
         if entry is None:
-            stored = self.store.file(message_id)
+            # Memory first: what this process resolved keeps serving while a shared store
+            # is down (SharedStateDown from here is a 503 for a link never resolved here).
+            if await self.store.is_missing(message_id):
+                self.missing_hits += 1
+                self._note_missing(message_id)
+                raise FileGone(f"message {message_id} not found in the bin channel")
+            stored = await self.store.file(message_id)
             if stored is not None:
                 entry = self.cache[message_id] = _Entry(*stored)
         if entry is None:
@@ -106,7 +112,7 @@ class FileResolver:
         self.rechecks += 1
         return await self._fetch_once(message_id)
 
-    def correct_size(self, info: FileInfo, real_size: int) -> FileInfo:
+    async def correct_size(self, info: FileInfo, real_size: int) -> FileInfo:
         """Telegram's data ends before the declared size: the real size from now on."""
         entry = self.cache.get(info.message_id)
         if entry is not None and entry.info.size <= real_size:
@@ -117,15 +123,15 @@ class FileResolver:
         )
         fixed = dataclasses.replace(info, size=real_size)
         checked = entry.checked if entry is not None else time.time()
-        self.store.save_file(fixed, checked)
+        await self.store.save_file(fixed, checked)
         self.cache[info.message_id] = _Entry(fixed, checked)
         return fixed
 
-    def forget(self, info: FileInfo) -> None:
+    async def forget(self, info: FileInfo) -> None:
         """The file is gone for good: no record, no cached bytes, 404 for a while."""
         self.cache.pop(info.message_id, None)
-        self.store.drop_file(info.message_id)
-        self._remember_missing(info.message_id)
+        await self.store.drop_file(info.message_id)
+        await self._remember_missing(info.message_id)
         self.on_forget(info.media_id)
 
     # --- negative cache -------------------------------------------------------------------
@@ -139,7 +145,11 @@ class FileResolver:
             return False
         return True
 
-    def _remember_missing(self, message_id: int) -> None:
+    async def _remember_missing(self, message_id: int) -> None:
+        self._note_missing(message_id)
+        await self.store.remember_missing(message_id, MISSING_TTL)
+
+    def _note_missing(self, message_id: int) -> None:
         self._missing[message_id] = time.monotonic() + MISSING_TTL
         self._missing.move_to_end(message_id)
         while len(self._missing) > _MISSING_MAX:
@@ -189,7 +199,7 @@ class FileResolver:
                 last = exc
                 continue
             self._channel_ok(bot)
-            return self._found(message_id, result)
+            return await self._found(message_id, result)
         assert last is not None
         raise TelegramUnavailable(str(last), last.retry_after)
 
@@ -228,31 +238,31 @@ class FileResolver:
             self._channels[bot.bot_id] = channel
         return channel
 
-    def _found(self, message_id: int, result: Any) -> FileInfo:
+    async def _found(self, message_id: int, result: Any) -> FileInfo:
         messages = [m for m in result.messages if isinstance(m, raw.types.Message)]
         previous = self.cache.get(message_id)
         if not messages:
             # Deleted (messageEmpty) or never there.
             if previous is not None:
                 log.info("message deleted", extra={"message_id": message_id})
-                self.forget(previous.info)
+                await self.forget(previous.info)
             else:
-                self.store.drop_file(message_id)
-                self._remember_missing(message_id)
+                await self.store.drop_file(message_id)
+                await self._remember_missing(message_id)
             raise FileGone(f"message {message_id} not found in the bin channel")
         try:
             info = file_info_from_message(message_id, messages[0])
         except FileGone:
             if previous is not None:
-                self.forget(previous.info)
+                await self.forget(previous.info)
             else:
-                self._remember_missing(message_id)
+                await self._remember_missing(message_id)
             raise
         if previous is not None and previous.info.media_id != info.media_id:
             self.on_forget(previous.info.media_id)  # the message now holds another file
         self.fetches += 1
         checked = time.time()
-        self.store.save_file(info, checked)
+        await self.store.save_file(info, checked)
         self.cache[message_id] = _Entry(info, checked)
         return info
 

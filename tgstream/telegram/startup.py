@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..store import SharedStateDown
 from .bots import BotClient
 from .flood import FloodPolicy
 from .outcomes import outcome_of
@@ -31,7 +32,9 @@ async def keep_signing_in(
 ) -> None:
     """Until the bot is signed in, or Telegram refuses its credentials for good."""
     failures = 0
+    outcome: Outcome | None
     while True:
+        await flood.refresh(bot.bot_id, SIGN_IN)
         wait = flood.blocked_for(bot.bot_id, SIGN_IN)
         if wait > 0:
             bot.problem = "FLOOD_WAIT on sign-in"
@@ -47,6 +50,15 @@ async def keep_signing_in(
         async with turn:
             try:
                 await bot.start()
+            except SharedStateDown as exc:
+                # The bot's session is in the shared store: without it, signing in would
+                # be a new login; wait for the store instead, and say so.
+                failures += 1
+                backoff = min(float(failures), exc.retry_after)
+                bot.problem = f"waiting for the shared state ({exc.where}: {exc.cause})"
+                bot.waiting_until = time.monotonic() + backoff
+                log.warning("waiting for the shared state", extra={"bot_id": bot.bot_id})
+                outcome = None
             except Exception as exc:
                 found = outcome_of(exc)
                 if found is None:
@@ -58,10 +70,13 @@ async def keep_signing_in(
             else:
                 bot.ready = True
                 return
+        if outcome is None:
+            await asyncio.sleep(bot.retry_after)
+            continue
         failures += 1
         decision = decide(SIGN_IN, outcome, Situation(flood.threshold))
         if outcome.code == 420:
-            flood.bench(bot.bot_id, SIGN_IN, decision.seconds)
+            await flood.bench(bot.bot_id, SIGN_IN, decision.seconds)
             continue
         if decision.action in (Action.DISABLE_BOT, Action.ABORT, Action.NOT_FOUND):
             bot.problem = f"refused by Telegram ({outcome.message})"

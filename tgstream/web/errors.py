@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..metrics import Metrics
+from ..store import SharedStateDown
 from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
 from .deadline import DeadlineMissed
 
@@ -41,6 +42,14 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def busy(request: Request, exc: TelegramUnavailable) -> JSONResponse:
         return json_error(
             503, "Telegram is busy, retry later", {"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.exception_handler(SharedStateDown)
+    async def no_state(request: Request, exc: SharedStateDown) -> JSONResponse:
+        # A link this replica never resolved, or a DC it never reached, needs the shared
+        # state; what it already holds in memory goes on serving.
+        return json_error(
+            503, "shared state unavailable, retry later", {"Retry-After": f"{exc.retry_after:.0f}"}
         )
 
     @app.exception_handler(DeadlineMissed)

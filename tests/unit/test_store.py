@@ -1,0 +1,211 @@
+"""The store's one interface, the same cases against both backends: the SQLite file in
+SESSION_DIR and a real redis-server.  Then what only the shared store has: each bot's own
+session and update state, and what it does while Redis is down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port
+from tgemu.launch import RedisProcess
+from tgstream.store import (
+    AuthKeyRecord,
+    FileInfo,
+    SharedStateDown,
+    SqliteStore,
+    StateStore,
+    open_store,
+)
+from tgstream.store.redis_store import RedisStore
+
+GET_FILE = "upload.getFile"
+Opener = Callable[[], StateStore]
+
+
+def info(message_id: int = 7, reference: bytes = b"\x00ref\xff", size: int = 1000) -> FileInfo:
+    return FileInfo(
+        message_id, 9001, -5, reference, 4, size, "video/mp4", "clip.mp4", "document", "", 17
+    )
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens the backend afresh each call, on the same state (a restart, or a replica)."""
+    if request.param == "sqlite":
+        return lambda: open_store(None, tmp_path)
+    url = request.getfixturevalue("redis_url")
+    return lambda: open_store(url, tmp_path)
+
+
+@pytest.fixture
+async def store(opener: Opener) -> AsyncIterator[StateStore]:
+    store = opener()
+    yield store
+    await store.close()
+
+
+async def reopened(opener: Opener, store: StateStore) -> StateStore:
+    await store.close()
+    return opener()
+
+
+async def test_the_backend_is_the_one_state_url_names(tmp_path: Path) -> None:
+    sqlite = open_store(None, tmp_path)
+    redis = open_store("redis://127.0.0.1:1/3", tmp_path)
+    try:
+        assert isinstance(sqlite, SqliteStore) and not sqlite.shared and sqlite.sessions is None
+        assert isinstance(redis, RedisStore) and redis.shared and redis.sessions is redis
+    finally:
+        await sqlite.close()
+        await redis.close()
+
+
+async def test_auth_keys_per_bot_and_dc_survive_a_reopen(opener: Opener) -> None:
+    store = opener()
+    assert await store.auth_key(1, 4) is None
+    await store.save_auth_key(AuthKeyRecord(1, 4, b"k" * 256, False))
+    await store.save_auth_key(AuthKeyRecord(1, 4, b"k" * 256, True))
+    await store.save_auth_key(AuthKeyRecord(2, 4, b"\x00" * 256, False))
+    store = await reopened(opener, store)
+    try:
+        assert await store.auth_key(1, 4) == AuthKeyRecord(1, 4, b"k" * 256, True)
+        assert await store.auth_key(2, 4) == AuthKeyRecord(2, 4, b"\x00" * 256, False)
+        assert await store.auth_key(1, 5) is None
+        await store.drop_auth_key(1, 4)
+        assert await store.auth_key(1, 4) is None
+        assert await store.auth_key(2, 4) is not None
+    finally:
+        await store.close()
+
+
+async def test_the_dc_map_keeps_the_last_dc_and_counts_files(opener: Opener) -> None:
+    store = opener()
+    assert await store.dc_of(10) is None
+    await store.set_dc(10, 2, learned=False)
+    await store.set_dc(10, 5, learned=True)
+    await store.set_dc(11, 1, learned=False)
+    assert store.dc_map_size() == 2
+    store = await reopened(opener, store)
+    try:
+        assert await store.dc_of(10) == 5
+        assert await store.dc_of(11) == 1
+        assert store.dc_map_size() == 2
+    finally:
+        await store.close()
+
+
+async def test_a_file_record_keeps_every_field_and_when_it_was_checked(opener: Opener) -> None:
+    store = opener()
+    await store.save_file(info(), checked=1234.5)
+    await store.save_file(info(8, b"", 0))
+    store = await reopened(opener, store)
+    try:
+        assert await store.file(7) == (info(), 1234.5)
+        found = await store.file(8)
+        assert found is not None and found[0] == info(8, b"", 0)
+        assert time.time() - found[1] < 60
+        await store.drop_file(7)
+        assert await store.file(7) is None
+        assert await store.file(99) is None
+    finally:
+        await store.close()
+
+
+async def test_a_missing_id_is_remembered_for_its_ttl(store: StateStore) -> None:
+    assert not await store.is_missing(5)
+    await store.remember_missing(5, 0.3)
+    await store.remember_missing(6, 60)
+    assert await store.is_missing(5) and await store.is_missing(6)
+    await asyncio.sleep(0.4)
+    assert not await store.is_missing(5)
+    assert await store.is_missing(6)
+
+
+async def test_flood_deadlines_are_kept_until_they_pass(opener: Opener) -> None:
+    store = opener()
+    now = time.time()
+    await store.save_flood_deadline(1, GET_FILE, now + 2800)
+    await store.save_flood_deadline(2, GET_FILE, now + 0.3)
+    await store.save_flood_deadline(3, GET_FILE, now - 5)  # already over
+    store = await reopened(opener, store)
+    try:
+        found = await store.flood_deadlines()
+        assert sorted((bot, method) for bot, method, _ in found) == [(1, GET_FILE), (2, GET_FILE)]
+        until = await store.flood_deadline(1, GET_FILE)
+        assert until == pytest.approx(now + 2800, abs=0.01)
+        assert await store.flood_deadline(1, "auth.exportAuthorization") is None
+        await asyncio.sleep(0.4)
+        assert await store.flood_deadline(2, GET_FILE) is None
+        assert [bot for bot, _, _ in await store.flood_deadlines()] == [1]
+    finally:
+        await store.close()
+
+
+# --- the shared store only ------------------------------------------------------------------
+
+
+async def test_a_bots_session_and_update_state_are_shared(redis_url: str, tmp_path: Path) -> None:
+    first = RedisStore(redis_url)
+    fields = {"dc_id": 2, "api_id": 1, "test_mode": False, "auth_key": b"\x01" * 256}
+    await first.save_bot_session(42, {**fields, "user_id": 42, "is_bot": True, "date": 0})
+    await first.save_bot_session(42, {"date": 1700000000, "server_address": "127.0.0.1"})
+    await first.save_update_states(42, {0: (10, 1, 1700000000, 3), -1001: (5, None, None, None)})
+    await first.drop_update_states(42, [-1001])
+    second = RedisStore(redis_url)  # another replica
+    try:
+        session = await second.bot_session(42)
+        assert session == {
+            **fields,
+            "user_id": 42,
+            "is_bot": True,
+            "date": 1700000000,
+            "server_address": "127.0.0.1",
+        }
+        assert await second.update_states(42) == {0: (10, 1, 1700000000, 3)}
+        await second.save_bot_session(42, {"user_id": None})
+        assert "user_id" not in await first.bot_session(42)
+        assert await second.bot_session(43) == {} and await second.update_states(43) == {}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_while_redis_is_down_reads_refuse_and_writes_wait_for_it(tmp_path: Path) -> None:
+    """Its own redis-server: stopped and started again on the same port and directory."""
+    redis = RedisProcess(tmp_path / "data", tmp_path / "redis.log", port=free_port()).start()
+    store = RedisStore(redis.url, timeout=0.5, retry_interval=0.1)
+    try:
+        await store.save_auth_key(AuthKeyRecord(1, 4, b"a" * 256, True))
+        redis.stop()
+        with pytest.raises(SharedStateDown) as refused:
+            await store.auth_key(1, 4)
+        assert refused.value.retry_after > 0 and not store.available
+        await store.save_file(info())
+        await store.save_auth_key(AuthKeyRecord(1, 5, b"b" * 256, False))
+        await store.save_auth_key(AuthKeyRecord(1, 5, b"b" * 256, True))  # newest wins
+        await store.save_flood_deadline(1, GET_FILE, time.time() + 600)
+        await store.save_bot_session(1, {"dc_id": 2})
+        assert store.write_failures == 5 and len(store.pending) == 4
+        redis.start()
+        for _ in range(100):
+            if not store.pending:
+                break
+            await asyncio.sleep(0.05)
+        assert not store.pending and store.available
+        other = RedisStore(redis.url)
+        try:
+            assert await other.file(7) is not None
+            assert await other.auth_key(1, 4) == AuthKeyRecord(1, 4, b"a" * 256, True)
+            assert await other.auth_key(1, 5) == AuthKeyRecord(1, 5, b"b" * 256, True)
+            assert await other.flood_deadline(1, GET_FILE) is not None
+            assert await other.bot_session(1) == {"dc_id": 2}
+        finally:
+            await other.close()
+    finally:
+        await store.close()
+        redis.stop()

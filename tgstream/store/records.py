@@ -1,0 +1,44 @@
+"""What the store keeps, as values: the same records whichever backend holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AuthKeyRecord:
+    bot_id: int
+    dc: int
+    auth_key: bytes
+    authorized: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """A bin-channel file: everything needed to fetch and describe it."""
+
+    message_id: int
+    media_id: int
+    access_hash: int
+    file_reference: bytes
+    dc: int
+    size: int
+    mime_type: str
+    file_name: str
+    kind: str  # "document" or "photo": which InputFileLocation names it
+    thumb_size: str
+    date: int
+
+    @property
+    def is_photo(self) -> bool:
+        return self.kind == "photo"
+
+
+# A bot's own session as its client keeps it (Kurigram's `sessions` row): dc_id, api_id,
+# test_mode, auth_key, date, user_id, is_bot, server_address, port.  A field never set is
+# absent.
+SessionFields = dict[str, int | str | bytes | bool | None]
+
+# One update state (Kurigram's UpdateState): id -> (pts, qts, date, seq); id 0 is the
+# account's common state, others are channels.
+UpdateStates = dict[int, tuple[int | None, int | None, int | None, int | None]]

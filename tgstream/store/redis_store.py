@@ -1,0 +1,395 @@
+"""The shared store: Redis (`STATE_URL=redis://host:port/db`), read and written by every
+replica, so a replica started next to others signs nothing in and imports nothing.
+
+Everything the SQLite store keeps is here, and what a single process can keep in its own
+files or memory too: each bot's own session (its home DC's key) and update state, and the
+ids Telegram called missing.  When Redis does not answer, a read raises SharedStateDown
+(the caller answers 503 with Retry-After, or goes on from memory); a write is kept, newest
+per key, and written again once Redis answers, so nothing is lost.
+
+Keys, all under `tgstream:`:
+  auth:{bot}            hash  dc -> authorized flag byte + auth key
+  session:{bot}         hash  the bot's own session fields (home DC key, user id, ...)
+  updates:{bot}         hash  state id -> [pts, qts, date, seq]
+  dcmap                 hash  media id -> "dc:learned"
+  file:{message}        string  the resolved file and when Telegram last confirmed it
+  missing:{message}     string  with a TTL: Telegram said the message is not there
+  flood:{bot}:{method}  string  the wall-clock deadline, expiring with it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from .interface import BotSessions
+from .problems import SharedStateDown
+from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
+
+log = logging.getLogger("tgstream.store.redis")
+
+PREFIX = "tgstream:"
+# Seconds a command may take; a Redis that is down answers "refused" at once anyway.
+TIMEOUT = 2.0
+# Seconds between attempts to write again what could not be written.
+RETRY_INTERVAL = 1.0
+RETRY_AFTER = 5.0
+
+# The bot session's fields and how each is read back (Kurigram's `sessions` columns).
+SESSION_TYPES: dict[str, type] = {
+    "dc_id": int,
+    "api_id": int,
+    "test_mode": bool,
+    "auth_key": bytes,
+    "date": int,
+    "user_id": int,
+    "is_bot": bool,
+    "server_address": str,
+    "port": int,
+}
+
+_T = TypeVar("_T")
+_Ops = Callable[[Pipeline], object]
+
+
+def redacted(url: str) -> str:
+    """The URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+class RedisStore:
+    def __init__(
+        self, url: str, timeout: float = TIMEOUT, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
+        self.url = url
+        self.shared = True
+        self.write_failures = 0
+        self.retry_interval = retry_interval
+        # No retries inside the client: a failed command is decided here, at once.
+        self.client: Redis = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        # Redis key -> the write that failed there, newest only, in the order they failed.
+        self.pending: dict[str, _Ops] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._available = True
+        self._dc_map_size = 0
+
+    def describe(self) -> str:
+        return redacted(self.url)
+
+    @property
+    def sessions(self) -> BotSessions:
+        return self
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    # --- reaching Redis -------------------------------------------------------------------
+
+    def _down(self, exc: Exception) -> SharedStateDown:
+        if self._available:
+            log.warning(
+                "shared state unavailable", extra={"state": self.describe(), "error": str(exc)}
+            )
+        self._available = False
+        return SharedStateDown(self.describe(), str(exc) or type(exc).__name__, RETRY_AFTER)
+
+    def _up(self) -> None:
+        if not self._available:
+            log.warning("shared state available again", extra={"state": self.describe()})
+        self._available = True
+        if self.pending:
+            self._flush_soon()
+
+    async def _read(self, command: Awaitable[_T]) -> _T:
+        try:
+            result = await command
+        except (RedisError, OSError) as exc:
+            raise self._down(exc) from None
+        self._up()
+        return result
+
+    async def _execute(self, ops: _Ops) -> list[Any]:
+        async with self.client.pipeline(transaction=True) as pipe:
+            ops(pipe)
+            return list(await pipe.execute())
+
+    async def _write(self, key: str, ops: _Ops) -> list[Any] | None:
+        """Write now; if Redis cannot take it, keep it (newest per key) for later."""
+        try:
+            results = await self._execute(ops)
+        except (RedisError, OSError) as exc:
+            self.write_failures += 1
+            self._down(exc)
+            self.pending.pop(key, None)  # to the end: the order writes failed in
+            self.pending[key] = ops
+            self._flush_soon()
+            return None
+        self.pending.pop(key, None)  # superseded
+        self._up()
+        return results
+
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            await asyncio.sleep(self.retry_interval)
+            for key, ops in list(self.pending.items()):
+                try:
+                    await self._execute(ops)
+                except (RedisError, OSError):
+                    break
+                if self.pending.get(key) is ops:
+                    del self.pending[key]
+            else:
+                self._up()
+        log.info("pending writes to the shared state done", extra={"state": self.describe()})
+
+    async def flush(self) -> bool:
+        """Write what is pending now; whether nothing is left."""
+        for key, ops in list(self.pending.items()):
+            try:
+                await self._execute(ops)
+            except (RedisError, OSError):
+                return False
+            if self.pending.get(key) is ops:
+                del self.pending[key]
+        return True
+
+    async def has_state(self) -> bool:
+        """Whether any tgstream key is there (a migration must find none)."""
+        async for _ in self.client.scan_iter(match=f"{PREFIX}*", count=100):
+            return True
+        return False
+
+    async def close(self) -> None:
+        if self.pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), TIMEOUT)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(BaseException):
+                await self._flusher
+        await self.client.aclose()
+
+    # --- auth keys ------------------------------------------------------------------------
+
+    async def auth_key(self, bot_id: int, dc: int) -> AuthKeyRecord | None:
+        value = await self._read(self.client.hget(f"{PREFIX}auth:{bot_id}", str(dc)))
+        if not value:
+            return None
+        raw = _bytes(value)
+        return AuthKeyRecord(bot_id, dc, raw[1:], raw[:1] == b"1")
+
+    async def save_auth_key(self, record: AuthKeyRecord) -> None:
+        key = f"{PREFIX}auth:{record.bot_id}"
+        value = (b"1" if record.authorized else b"0") + record.auth_key
+        await self._write(f"{key}/{record.dc}", lambda p: p.hset(key, str(record.dc), value))
+
+    async def drop_auth_key(self, bot_id: int, dc: int) -> None:
+        key = f"{PREFIX}auth:{bot_id}"
+        await self._write(f"{key}/{dc}", lambda p: p.hdel(key, str(dc)))
+
+    # --- DC map ---------------------------------------------------------------------------
+
+    async def dc_of(self, media_id: int) -> int | None:
+        key = f"{PREFIX}dcmap"
+
+        async def read() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hget(key, str(media_id))
+                pipe.hlen(key)
+                return list(await pipe.execute())
+
+        value, size = await self._read(read())
+        self._dc_map_size = int(size)
+        return int(_text(value).split(":")[0]) if value else None
+
+    async def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
+        key = f"{PREFIX}dcmap"
+
+        def ops(pipe: Pipeline) -> None:
+            pipe.hset(key, str(media_id), f"{dc}:{int(learned)}")
+            pipe.hlen(key)
+
+        results = await self._write(f"{key}/{media_id}", ops)
+        if results is not None:
+            self._dc_map_size = int(results[-1])
+
+    def dc_map_size(self) -> int:
+        return self._dc_map_size
+
+    # --- files ----------------------------------------------------------------------------
+
+    async def file(self, message_id: int) -> tuple[FileInfo, float] | None:
+        value = await self._read(self.client.get(f"{PREFIX}file:{message_id}"))
+        if value is None:
+            return None
+        row = json.loads(value)
+        reference = bytes.fromhex(row[3])
+        return FileInfo(row[0], row[1], row[2], reference, *row[4:11]), float(row[11])
+
+    async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
+        key = f"{PREFIX}file:{info.message_id}"
+        row = [
+            info.message_id,
+            info.media_id,
+            info.access_hash,
+            info.file_reference.hex(),
+            info.dc,
+            info.size,
+            info.mime_type,
+            info.file_name,
+            info.kind,
+            info.thumb_size,
+            info.date,
+            time.time() if checked is None else checked,
+        ]
+        value = json.dumps(row)
+        await self._write(key, lambda p: p.set(key, value))
+
+    async def drop_file(self, message_id: int) -> None:
+        key = f"{PREFIX}file:{message_id}"
+        await self._write(key, lambda p: p.delete(key))
+
+    # --- ids Telegram called missing ------------------------------------------------------
+
+    async def is_missing(self, message_id: int) -> bool:
+        return bool(await self._read(self.client.exists(f"{PREFIX}missing:{message_id}")))
+
+    async def remember_missing(self, message_id: int, ttl: float) -> None:
+        key = f"{PREFIX}missing:{message_id}"
+        until_ms = int((time.time() + ttl) * 1000)
+
+        def ops(pipe: Pipeline) -> None:
+            # Absolute: a write kept through an outage expires when it would have.
+            if until_ms > time.time() * 1000:
+                pipe.set(key, b"1", pxat=until_ms)
+
+        await self._write(key, ops)
+
+    # --- flood deadlines ------------------------------------------------------------------
+
+    async def flood_deadlines(self) -> list[tuple[int, str, float]]:
+        async def read() -> list[tuple[int, str, float]]:
+            found = []
+            async for key in self.client.scan_iter(match=f"{PREFIX}flood:*", count=100):
+                value = await self.client.get(key)
+                if value is None:
+                    continue
+                _, _, bot, method = _text(key).split(":", 3)
+                found.append((int(bot), method, float(value)))
+            return found
+
+        now = time.time()
+        return [row for row in await self._read(read()) if row[2] > now]
+
+    async def flood_deadline(self, bot_id: int, method: str) -> float | None:
+        value = await self._read(self.client.get(f"{PREFIX}flood:{bot_id}:{method}"))
+        if value is None or float(value) <= time.time():
+            return None
+        return float(value)
+
+    async def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
+        key = f"{PREFIX}flood:{bot_id}:{method}"
+
+        def ops(pipe: Pipeline) -> None:
+            if until > time.time():
+                # The newest FLOOD_WAIT on the account is Telegram's current word.
+                pipe.set(key, repr(until), pxat=int(until * 1000))
+
+        await self._write(key, ops)
+
+    # --- each bot's own session and update state ------------------------------------------
+
+    async def bot_session(self, bot_id: int) -> SessionFields:
+        raw = await self._read(self.client.hgetall(f"{PREFIX}session:{bot_id}"))
+        fields: SessionFields = {}
+        for name, value in raw.items():
+            kind = SESSION_TYPES.get(_text(name))
+            if kind is None:
+                continue
+            if kind is bytes:
+                fields[_text(name)] = _bytes(value)
+            elif kind is bool:
+                fields[_text(name)] = value == b"1"
+            else:
+                fields[_text(name)] = kind(_text(value))
+        return fields
+
+    async def save_bot_session(self, bot_id: int, fields: SessionFields) -> None:
+        key = f"{PREFIX}session:{bot_id}"
+        for name, value in fields.items():
+            if name not in SESSION_TYPES:
+                raise ValueError(f"not a session field: {name}")
+
+            def ops(pipe: Pipeline, name: str = name, value: Any = value) -> None:
+                if value is None:
+                    pipe.hdel(key, name)
+                elif isinstance(value, bool):
+                    pipe.hset(key, name, b"1" if value else b"0")
+                elif isinstance(value, int):
+                    pipe.hset(key, name, str(value))
+                else:
+                    pipe.hset(key, name, value)
+
+            await self._write(f"{key}/{name}", ops)
+
+    async def update_states(self, bot_id: int) -> UpdateStates:
+        raw = await self._read(self.client.hgetall(f"{PREFIX}updates:{bot_id}"))
+        states: UpdateStates = {}
+        for state_id, value in raw.items():
+            pts, qts, date, seq = json.loads(value)
+            states[int(state_id)] = (pts, qts, date, seq)
+        return states
+
+    async def save_update_states(self, bot_id: int, states: UpdateStates) -> None:
+        key = f"{PREFIX}updates:{bot_id}"
+        for state_id, state in states.items():
+            value = json.dumps(list(state))
+
+            def ops(pipe: Pipeline, field: str = str(state_id), value: str = value) -> None:
+                pipe.hset(key, field, value)
+
+            await self._write(f"{key}/{state_id}", ops)
+
+    async def drop_update_states(self, bot_id: int, ids: list[int]) -> None:
+        key = f"{PREFIX}updates:{bot_id}"
+        for state_id in ids:
+
+            def ops(pipe: Pipeline, field: str = str(state_id)) -> None:
+                pipe.hdel(key, field)
+
+            await self._write(f"{key}/{state_id}", ops)
