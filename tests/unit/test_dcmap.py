@@ -68,3 +68,16 @@ async def test_what_was_learned_survives_a_restart(tmp_path: Path) -> None:
         assert reopened.dc_map_size() == 1
     finally:
         await reopened.close()
+
+
+async def test_with_the_store_down_the_documents_dc_is_used_and_kept_for_later() -> None:
+    from tgstream.store import SharedStateDown
+
+    class DownStore(MemoryStore):
+        async def dc_of(self, media_id: int) -> int | None:
+            raise SharedStateDown("redis://x", "refused")
+
+    store = DownStore()
+    dcmap = DcMap(store)
+    assert await dcmap.dc_for(Doc(3, 4)) == 4
+    assert store.rows == {3: (4, False)}  # handed to the store, which keeps it until it can

@@ -83,15 +83,15 @@ async def test_a_deadline_another_replica_was_given_is_read_before_calling() -> 
     mine, theirs = FloodPolicy(threshold=10, store=store), FloodPolicy(threshold=10, store=store)
     await theirs.bench(1, GET_FILE, 300)
     assert mine.blocked_for(1, GET_FILE) == 0  # not known until read
-    await mine.refresh(1, GET_FILE)
+    await mine.refresh(1, 2, method=GET_FILE)
     assert mine.blocked_for(1, GET_FILE) == pytest.approx(300, abs=1)
-    await mine.refresh(1, GET_FILE)  # read again at most every SYNC_INTERVAL
-    assert store.reads == 1
+    assert mine.blocked_for(2, GET_FILE) == 0
+    assert store.reads == 2
     assert mine.waits == {}  # another replica's wait is not one this one saw
 
 
 async def test_an_unshared_store_is_never_read_again() -> None:
     store = MemoryStore()
     flood = FloodPolicy(threshold=10, store=store)
-    await flood.refresh(1, GET_FILE)
+    await flood.refresh(1, method=GET_FILE)
     assert store.reads == 0

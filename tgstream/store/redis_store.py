@@ -122,6 +122,7 @@ class RedisStore:
                 "shared state unavailable", extra={"state": self.describe(), "error": str(exc)}
             )
         self._available = False
+        self._recover_soon()
         return SharedStateDown(self.describe(), str(exc) or type(exc).__name__, RETRY_AFTER)
 
     def _up(self) -> None:
@@ -129,7 +130,7 @@ class RedisStore:
             log.warning("shared state available again", extra={"state": self.describe()})
         self._available = True
         if self.pending:
-            self._flush_soon()
+            self._recover_soon()
 
     async def _read(self, command: Awaitable[_T]) -> _T:
         try:
@@ -153,32 +154,30 @@ class RedisStore:
             self._down(exc)
             self.pending.pop(key, None)  # to the end: the order writes failed in
             self.pending[key] = ops
-            self._flush_soon()
             return None
         self.pending.pop(key, None)  # superseded
         self._up()
         return results
 
-    def _flush_soon(self) -> None:
+    def _recover_soon(self) -> None:
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+            self._flusher = asyncio.create_task(self._recover())
 
-    async def _flush(self) -> None:
-        while self.pending:
+    async def _recover(self) -> None:
+        """Until Redis answers again and every write kept meanwhile is in: /status then says
+        so without waiting for traffic."""
+        while not self._available or self.pending:
             await asyncio.sleep(self.retry_interval)
-            for key, ops in list(self.pending.items()):
-                try:
-                    await self._execute(ops)
-                except (RedisError, OSError):
-                    break
-                if self.pending.get(key) is ops:
-                    del self.pending[key]
-            else:
+            try:
+                await self.client.ping()
+            except (RedisError, OSError):
+                continue
+            if await self.flush():
                 self._up()
-        log.info("pending writes to the shared state done", extra={"state": self.describe()})
+        log.info("shared state up to date", extra={"state": self.describe()})
 
     async def flush(self) -> bool:
-        """Write what is pending now; whether nothing is left."""
+        """Write what is pending now, in the order it failed; whether nothing is left."""
         for key, ops in list(self.pending.items()):
             try:
                 await self._execute(ops)

@@ -64,7 +64,7 @@ async def call(
 ) -> _T:
     failures = 0
     while True:
-        await flood.refresh(bot_id, method)
+        await flood.refresh(bot_id, method=method)
         await honour_bench(flood, bot_id, method)
         outcome = await attempt(invoke)
         if not isinstance(outcome, Outcome):

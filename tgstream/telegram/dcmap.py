@@ -40,8 +40,8 @@ class DcMap:
                 dc = await self.store.dc_of(info.media_id)
             except SharedStateDown:
                 # The map is only ever a shortcut: without it the document's DC is a fair
-                # guess, corrected by one FILE_MIGRATE at most.
-                dc = info.dc
+                # guess, corrected by one FILE_MIGRATE at most (and kept for the store).
+                dc = None
             if dc is None:
                 dc = info.dc
                 await self.store.set_dc(info.media_id, dc, learned=False)

@@ -122,9 +122,8 @@ class Downloader:
         rechecked = False
         while True:
             dc = await self.dcmap.dc_for(info)
-            for candidate in self.workers:
-                if candidate.bot.ready:
-                    await self.flood.refresh(candidate.bot.bot_id, GET_FILE)
+            ready = [w.bot.bot_id for w in self.workers if w.bot.ready]
+            await self.flood.refresh(*ready, method=GET_FILE)
             worker = await self._pick(dc)
             try:
                 return await self._fetch_with(worker, dc, info, offset, limit, urgent)

@@ -3,23 +3,20 @@ wait is over, so work moves to another bot or the caller sleeps it out.
 
 Deadlines are persisted (wall-clock) in the store, so a restart in the middle of a long
 wait does not call the method again before it is over: that would only lengthen it.  With
-a shared store, another replica may have been told to wait: before a call the deadline is
-read again (at most every SYNC_INTERVAL per bot and method), so no replica calls a method
+a shared store, another replica may have been told to wait: before every call the deadline
+is read again (one Redis round trip, well under a part's time), so no replica calls a method
 the account must not call yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..store import SharedStateDown
-
-# Seconds a deadline read from the shared store is trusted (one read per part would be
-# one Redis round trip per MiB).
-SYNC_INTERVAL = 0.5
 
 
 class FloodStore(Protocol):
@@ -42,8 +39,6 @@ class FloodPolicy:
     waits: Counter[str] = field(default_factory=Counter)
     waits_slept: int = 0
     failovers: int = 0
-    # (bot_id, method) -> monotonic time the shared deadline was last read.
-    _synced: dict[tuple[int, str], float] = field(default_factory=dict)
 
     async def load(self) -> None:
         """The deadlines still running when the process (re)starts."""
@@ -61,21 +56,20 @@ class FloodPolicy:
         if until > self.blocked.get(key, 0.0):
             self.blocked[key] = until
 
-    async def refresh(self, bot_id: int, method: str) -> None:
-        """Learn a deadline another replica was given (a shared store only).  Without the
-        shared store, what this process knows is all it can go by."""
-        if self.store is None or not self.store.shared:
+    async def refresh(self, *bot_ids: int, method: str) -> None:
+        """Learn the deadlines other replicas were given (a shared store only; without one,
+        what this process knows is all there is).  If the store cannot answer, what this
+        process knows is what it goes by."""
+        store = self.store
+        if store is None or not store.shared:
             return
-        key, now = (bot_id, method), time.monotonic()
-        if now - self._synced.get(key, -SYNC_INTERVAL) < SYNC_INTERVAL:
-            return
-        self._synced[key] = now
         try:
-            until = await self.store.flood_deadline(bot_id, method)
+            found = await asyncio.gather(*(store.flood_deadline(b, method) for b in bot_ids))
         except SharedStateDown:
             return
-        if until is not None:
-            self._adopt(bot_id, method, until)
+        for bot_id, until in zip(bot_ids, found, strict=True):
+            if until is not None:
+                self._adopt(bot_id, method, until)
 
     async def bench(self, bot_id: int, method: str, seconds: float, failover: bool = False) -> None:
         """Note a FLOOD_WAIT of `seconds` on this bot and method."""

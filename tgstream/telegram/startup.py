@@ -34,7 +34,7 @@ async def keep_signing_in(
     failures = 0
     outcome: Outcome | None
     while True:
-        await flood.refresh(bot.bot_id, SIGN_IN)
+        await flood.refresh(bot.bot_id, method=SIGN_IN)
         wait = flood.blocked_for(bot.bot_id, SIGN_IN)
         if wait > 0:
             bot.problem = "FLOOD_WAIT on sign-in"
