@@ -65,6 +65,40 @@ def _link(argv: list[str]) -> int:
     return 0
 
 
+def _state(argv: list[str]) -> int:
+    import argparse
+    import asyncio
+    import os
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="tgstream state",
+        description="Copy one server's state (SESSION_DIR) once into an empty Redis.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    migrate = commands.add_parser("migrate", help="SESSION_DIR's SQLite state -> an empty Redis")
+    migrate.add_argument("--to", required=True, metavar="URL", help="redis://host:port/db")
+    migrate.add_argument(
+        "--session-dir",
+        type=Path,
+        default=Path(os.environ.get("SESSION_DIR") or "./sessions"),
+        help="the state to copy (default: SESSION_DIR, else ./sessions)",
+    )
+    args = parser.parse_args(argv)
+    if not args.to.startswith(("redis://", "rediss://", "unix://")):
+        print(f"tgstream state migrate: --to must be a Redis URL, got {args.to!r}", file=sys.stderr)
+        return 2
+    from .store.migrate import MigrationRefused, migrate_session_dir
+
+    try:
+        done = asyncio.run(migrate_session_dir(args.session_dir, args.to))
+    except MigrationRefused as exc:
+        print(f"tgstream state migrate: {exc}", file=sys.stderr)
+        return 2
+    print(f"migrated {done} from {args.session_dir}")
+    return 0
+
+
 def _demo(argv: list[str]) -> int:
     if _missing("demo", _DEMO):
         return 2
@@ -84,6 +118,7 @@ def _bench(argv: list[str]) -> int:
 COMMANDS = {
     "serve": (_serve, "serve bin-channel files over HTTP (settings from env / .env)"),
     "link": (_link, "print the signed download and watch links of a bin-channel message"),
+    "state": (_state, "state migrate --to redis://…: copy SESSION_DIR's state into Redis"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
     "demo": (_demo, "emulator + server + a sample video, links printed; no credentials"),
     "bench": (_bench, "tgstream against common streaming bots on an emulated network"),

@@ -6,6 +6,8 @@ stopped and started again costs the streams nothing and loses nothing."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import new_server
-from tests.support.processes import EmulatorProcess, ServerProcess, free_port
+from tests.support.processes import ROOT, EmulatorProcess, ServerProcess, free_port
 from tests.support.transfers import sha
 from tgemu.launch import RedisProcess
 
@@ -180,3 +182,33 @@ def test_redis_down_keeps_streams_refuses_what_needs_it_and_loses_nothing(
     finally:
         state.close()
     assert "Traceback" not in server.logs() and "Traceback" not in late.logs()
+
+
+def test_a_servers_sqlite_state_migrated_into_an_empty_redis_makes_replicas_warm(
+    emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path, redis_url: str
+) -> None:
+    source = post(emu)
+    alone = new_server(server_factory, emu, tmp_path, "alone", CACHE_SIZE_MB="0")
+    link = alone.link(source.message_id, "clip.mp4")
+    assert httpx.get(link, headers={"Range": "bytes=0-9"}, timeout=60).status_code == 206
+    assert alone.stop() == 0
+
+    def migrate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tgstream", "state", "migrate", "--to", redis_url,
+             "--session-dir", str(alone.session_dir)],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+
+    done = migrate()
+    assert done.returncode == 0, done.stderr
+    assert "1 bot sessions, 1 auth keys, 1 files" in done.stdout
+    again = migrate()  # the target has state now: refused, untouched
+    assert again.returncode == 2 and again.stdout == ""
+    assert len(again.stderr.strip().splitlines()) == 1 and "already has" in again.stderr
+
+    emu.control.reset_stats()
+    migrated = replica(server_factory, emu, tmp_path, "migrated", redis_url)
+    response = httpx.get(link.replace(alone.url, migrated.url), timeout=60)
+    assert response.status_code == 200 and sha(response.content) == sha(source.data)
+    assert counters(emu) == nothing_new(emu)

@@ -189,9 +189,13 @@ class RedisStore:
 
     async def has_state(self) -> bool:
         """Whether any tgstream key is there (a migration must find none)."""
-        async for _ in self.client.scan_iter(match=f"{PREFIX}*", count=100):
-            return True
-        return False
+
+        async def scan() -> bool:
+            async for _ in self.client.scan_iter(match=f"{PREFIX}*", count=100):
+                return True
+            return False
+
+        return await self._read(scan())
 
     async def close(self) -> None:
         if self.pending:

@@ -249,6 +249,22 @@ class SqliteStore:
             (bot_id, method, until),
         )
 
+    # --- everything, for `tgstream state migrate` ------------------------------------------
+
+    def all_auth_keys(self) -> list[AuthKeyRecord]:
+        with self._lock:
+            rows = self.db.execute("SELECT bot_id, dc, auth_key, authorized FROM auth_keys")
+            return [AuthKeyRecord(r[0], r[1], bytes(r[2]), bool(r[3])) for r in rows]
+
+    def all_dc_map(self) -> list[tuple[int, int, bool]]:
+        with self._lock:
+            rows = self.db.execute("SELECT media_id, dc, learned FROM dc_map")
+            return [(int(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    def all_files(self) -> list[int]:
+        with self._lock:
+            return [int(r[0]) for r in self.db.execute("SELECT message_id FROM files")]
+
 
 def _sqlite_cause(exc: sqlite3.Error) -> str:
     text = str(exc)
