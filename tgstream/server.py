@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -48,6 +49,8 @@ def secrets_of(settings: Settings) -> list[str]:
     found = [v.get_secret_value() for v in values]
     # A token's secret half is what must never leak; its numeric id is public.
     found += [v.split(":", 1)[1] for v in found if ":" in v]
+    if settings.state_url and urlsplit(settings.state_url).password:
+        found.append(str(urlsplit(settings.state_url).password))
     return found
 
 

@@ -451,3 +451,20 @@ def test_other_env_file_name(clean_env: Path) -> None:
 def test_unknown_variables_in_env_file_are_ignored(clean_env: Path) -> None:
     _write_env_file(clean_env, **REQUIRED, SOMETHING_ELSE="1", UPDATES_CHANNEL="x")
     assert load_settings().api_id == 12345
+
+
+def test_state_url_unset_is_the_sqlite_in_session_dir(env: pytest.MonkeyPatch) -> None:
+    assert load_settings().state_url is None
+    env.setenv("STATE_URL", "")
+    assert load_settings().state_url is None
+
+
+def test_state_url_names_a_redis(env: pytest.MonkeyPatch) -> None:
+    env.setenv("STATE_URL", " redis://:pw@10.0.0.5:6379/2 ")
+    assert load_settings().state_url == "redis://:pw@10.0.0.5:6379/2"
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:6379", "10.0.0.5:6379", "redis:///0"])
+def test_a_state_url_that_is_no_redis_is_named(env: pytest.MonkeyPatch, url: str) -> None:
+    error = config_error(STATE_URL=url)
+    assert error.variable_name == "STATE_URL" and "redis://" in error.reason
