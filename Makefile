@@ -61,6 +61,7 @@ imports: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint typecheck imports $(PEERS_STAMP)
+	.ci/debian-packages
 	$(BIN)/pytest -q
 
 clean:
