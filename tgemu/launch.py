@@ -34,6 +34,7 @@ __all__ = [
     "Options",
     "ServerProcess",
     "free_port",
+    "haproxy_binary",
     "haproxy_config",
     "inherited_env",
     "server_env",
