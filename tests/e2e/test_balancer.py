@@ -253,3 +253,18 @@ def test_a_dead_replica_is_checked_out_and_requests_keep_succeeding(
         cluster.revive(victim)
     # Back up, it gets its own ids again.
     assert {i: cluster.owner(f"/dl/{i}/x.bin?sig=0") for i in ids} == owners
+
+
+def test_with_no_replica_ready_haproxy_answers_as_a_replica_would(tmp_path: Path) -> None:
+    """Nothing listens on the backend's port: checked out, and a request gets the 503 with
+    Retry-After that a replica gives while it cannot serve, not HAProxy's bare one."""
+    lb = HaproxyProcess([free_port()], tmp_path / "haproxy.cfg", tmp_path / "haproxy.log")
+    try:
+        lb.start(wait_up=False)
+        lb.wait_status({"tgstream1": "DOWN"})
+        response = httpx.get(lb.url + links.download_path(1, "x.bin", SECRET), timeout=30)
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert "error" in response.json()
+    finally:
+        lb.stop()
