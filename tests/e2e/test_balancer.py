@@ -46,6 +46,10 @@ SAME_HEADERS = (
 # Response counters of HAProxy's stats CSV: a replica that answered nothing (dead, refusing)
 # never moves them, unlike its session count.
 RESPONSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+# What HAProxy itself answers when no replica is ready (deploy/haproxy/haproxy.cfg).
+NONE_READY = "no replica is ready, retry later"
+# A sign-in told to wait this long: the window in which a replica listens but is not ready.
+SIGN_IN_FLOOD_S = 12
 
 
 def sha(data: bytes) -> str:
@@ -265,6 +269,45 @@ def test_with_no_replica_ready_haproxy_answers_as_a_replica_would(tmp_path: Path
         response = httpx.get(lb.url + links.download_path(1, "x.bin", SECRET), timeout=30)
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
-        assert "error" in response.json()
+        assert response.json() == {"error": NONE_READY}
     finally:
         lb.stop()
+
+
+def test_a_replica_not_signed_in_gets_no_traffic_until_it_is(
+    emu: EmulatorProcess, tmp_path: Path
+) -> None:
+    """Checked on /readyz: while its bot waits out a FLOOD_WAIT on sign-in, the replica
+    listens (and would answer 503) but HAProxy sends it nothing; once signed in, it serves."""
+    file = post(emu, 300_000, "late.mp4")
+    emu.faults(flood_waits=[{"method": "auth.importBotAuthorization", "seconds": SIGN_IN_FLOOD_S}])
+    lb_port = free_port()
+    session_dir = tmp_path / "late-sessions"
+    session_dir.mkdir()
+    env = {"PUBLIC_URL": f"http://127.0.0.1:{lb_port}"}
+    replica = ServerProcess(emu, session_dir, tmp_path / "late.log", env)
+    config, log = tmp_path / "haproxy.cfg", tmp_path / "haproxy.log"
+    lb = HaproxyProcess([replica.port], config, log, port=lb_port)
+    try:
+        replica.start(wait_ready=False)
+        lb.start(wait_up=False)
+        lb.wait_status({"tgstream1": "DOWN"})
+        link = lb.url + links.download_path(file.message_id, file.name, SECRET)
+        refused = 0
+        deadline = time.monotonic() + SIGN_IN_FLOOD_S + 60
+        while True:
+            # Only two answers: HAProxy's own while the replica is out, or the file.  The
+            # replica's not-ready 503 never reaches a client.
+            response = httpx.get(link, timeout=60)
+            if response.status_code == 200:
+                assert sha(response.content) == sha(file.data)
+                break
+            assert response.status_code == 503 and response.json() == {"error": NONE_READY}
+            refused += 1
+            assert time.monotonic() < deadline, "the replica was never let in"
+            time.sleep(0.2)  # a pace for the loop; the bound is the deadline above
+        assert refused > 0
+        assert httpx.get(f"{replica.url}/readyz").status_code == 200
+    finally:
+        lb.stop()
+        replica.stop()
