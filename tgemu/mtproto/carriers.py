@@ -7,17 +7,19 @@ Sources followed:
   AuthKeyDuplicatedError says the auth key can no longer be used, Pyrogram's (Kurigram's)
   AuthKeyDuplicated that the session must be deleted and the bot or user log in again, and
   TDLib's maintainer (tdlib/td#701) that stopping one of the two copies does not bring the
-  other back. So the whole key is refused from then on, on every session, old or new.
+  other back: it has to log in again. So the whole key is refused from then on, on every
+  session, old or new.
 - core.telegram.org/mtproto/description: a session belongs to the client, not to one
   connection; a client may reach it through a new connection at any time.
 
-So moving on is not duplication. Kurigram and Telethon reconnect with the same session_id after
-a network drop, and a phone changing networks does so while the server still holds the old,
-half-open connection, so a session may move to a new connection even from one that is still
-open. What one client moving on never does is go back: the connection it left carrying the
-session again, while the new one still does, is two clients taking turns with one session.
-Such a message is told from a late one by its msg_id: one the client sent before it moved is
-older than the message that moved the session (msg_ids grow with the client's clock).
+So moving on is not duplication. Kurigram reconnects with the same session_id after a network
+drop (Telethon starts a new session instead), and a client whose network changed does so while
+the server may still hold the old, half-open connection, so a session may move to a new
+connection even from one that is still open. What one client moving on never does is go
+back: the connection it left carrying the session again, while the new one still does, is two
+clients taking turns with one session. Such a message is told from a late one by its msg_id:
+one the client sent before it moved is older than the message that moved the session (msg_ids
+grow with the client's clock).
 """
 
 from __future__ import annotations
