@@ -60,8 +60,12 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
+# Three workers on two cores: most of the suite waits on timers and sockets, not the CPU.
+# A file's tests stay on one worker (loadfile), so module fixtures start once; each worker
+# has its own emulator.
 test: lint typecheck imports $(PEERS_STAMP)
-	$(BIN)/pytest -q
+	.ci/debian-packages
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -14,8 +14,11 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
+import yaml
 
 from tests.support.processes import ROOT, EmulatorProcess, free_port, server_env
+from tgemu.launch import haproxy_binary, haproxy_config
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -180,3 +183,98 @@ def test_entrypoint_command_runs_and_serves(emulator: EmulatorProcess, tmp_path:
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
+
+
+# Several replicas: compose.scale.yaml and the HAProxy configuration it mounts -------------------
+
+SCALE = yaml.safe_load((ROOT / "compose.scale.yaml").read_text())
+HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+
+
+def _haproxy_check(path: Path) -> str:
+    """`haproxy -c` of `path`: valid, and without a warning."""
+    proc = subprocess.run(
+        [haproxy_binary(), "-c", "-f", str(path)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Configuration file is valid" in output
+    assert "[WARNING]" not in output and "[ALERT]" not in output, output
+    return output
+
+
+def test_the_shipped_haproxy_configuration_is_valid_and_is_what_the_tests_run(
+    tmp_path: Path,
+) -> None:
+    _haproxy_check(HAPROXY_CFG)
+    shipped = HAPROXY_CFG.read_text()
+    rendered = haproxy_config(shipped, [("127.0.0.1", 18001), ("127.0.0.1", 18002)])
+    (tmp_path / "loopback.cfg").write_text(rendered)
+    _haproxy_check(tmp_path / "loopback.cfg")
+    # Only the replicas' line differs, and the servers are named as the template's slots.
+    shipped_lines, rendered_lines = shipped.splitlines(), rendered.splitlines()
+    removed = [line for line in shipped_lines if line not in rendered_lines]
+    added = [line for line in rendered_lines if line not in shipped_lines]
+    assert [line.split()[:3] for line in removed] == [["server-template", "tgstream", "10"]]
+    assert added == [
+        "    server tgstream1 127.0.0.1:18001",
+        "    server tgstream2 127.0.0.1:18002",
+    ]
+    for broken in (shipped.replace("server-template", "#"), shipped + removed[0] + "\n"):
+        with pytest.raises(ValueError):
+            haproxy_config(broken, [("127.0.0.1", 1)])
+
+
+def test_the_haproxy_configuration_hashes_on_the_message_id_and_streams() -> None:
+    directives = [line.split("#")[0].strip() for line in HAPROXY_CFG.read_text().splitlines()]
+    # /dl/{id}/... and /watch/{id}/...: the third '/'-separated field is the id.
+    assert "balance hash path,field(3,/)" in directives
+    assert any(d.startswith("hash-type consistent") for d in directives)
+    assert "http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host tgstream" in directives
+    assert "option redispatch 1" in directives and "retries 3" in directives
+    assert not [d for d in directives if d.startswith(("compression", "cache", "filter"))]
+    assert "option http-buffer-request" not in directives
+    timeouts = {d.split()[1]: d.split()[2] for d in directives if d.startswith("timeout ")}
+    # Longer than the replica's own STALL_TIMEOUT (300 s): tgstream decides, not HAProxy.
+    assert timeouts["client"] == timeouts["server"] == "6m"
+
+
+def test_compose_scale_runs_redis_haproxy_and_replicas_of_the_image() -> None:
+    services = SCALE["services"]
+    assert set(services) == {"redis", "haproxy", "tgstream"}
+    single = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["tgstream"]
+
+    redis = services["redis"]
+    command = redis["command"]
+    assert command[0] == "redis-server" and command[command.index("--appendonly") + 1] == "yes"
+    assert "redis:/data" in redis["volumes"] and "redis" in SCALE["volumes"]
+
+    replica = services["tgstream"]
+    for key in ("build", "image", "env_file"):
+        assert replica[key] == single[key], key
+    env = replica["environment"]
+    assert env["STATE_URL"] == "redis://redis:6379/0"
+    assert env["BIND_ADDRESS"] == "0.0.0.0"
+    # Scaled replicas publish no host port (they would clash) and share no sessions volume.
+    assert "ports" not in replica and "volumes" not in replica
+    assert replica["depends_on"]["redis"]["condition"] == "service_healthy"
+
+    haproxy = services["haproxy"]
+    version = subprocess.run(
+        [haproxy_binary(), "-v"], capture_output=True, text=True, check=True
+    ).stdout
+    branch = re.search(r"version (\d+\.\d+)\.", version).group(1)  # type: ignore[union-attr]
+    assert haproxy["image"] == f"haproxy:{branch}", "ship the HAProxy branch the tests run"
+    assert (
+        "./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in (haproxy["volumes"])
+    )
+    assert "8080:8080" in haproxy["ports"]
+    # HAProxy finds the replicas by the service's name in Docker's DNS, on their port.
+    template = next(
+        line.split()
+        for line in HAPROXY_CFG.read_text().splitlines()
+        if line.split()[:1] == ["server-template"]
+    )
+    assert template[3] == f"tgstream:{env['PORT']}"
+    assert template[template.index("resolvers") + 1] == "docker"
+    assert "nameserver docker 127.0.0.11:53" in HAPROXY_CFG.read_text()

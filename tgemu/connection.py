@@ -21,7 +21,7 @@ from .delivery import Delivery
 from .faults import TokenBucket
 from .handshake import Handshake, HandshakeFailed, NewKey
 from .mtproto.core import MTProtoCore
-from .mtproto.events import CloseAfter, Event, Resend, RpcCall
+from .mtproto.events import CloseAfter, Event, KeyDuplicated, Resend, RpcCall
 from .mtproto.msg_ids import server_msg_id
 from .mtproto.outgoing import Outgoing, Send
 from .mtproto.results import rpc_result
@@ -245,6 +245,16 @@ class Connection:
             self._spawn(self._run(session, key, event))
         elif isinstance(event, CloseAfter):
             self._arm_disconnect(event.seconds)
+        elif isinstance(event, KeyDuplicated):
+            log.warning(
+                "DC %s: auth key %016x used from two connections in one session: "
+                "AUTH_KEY_DUPLICATED",
+                self.dc,
+                key.key_id,
+            )
+            self.world.stats.bump(self.dc, "auth_key_duplicated")
+            self.world.stats.errors["AUTH_KEY_DUPLICATED"] += 1
+            self._act(session, key, event.answer)
 
     def _arm_disconnect(self, delay: int) -> None:
         if self.disconnect_timer is not None:

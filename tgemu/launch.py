@@ -8,7 +8,10 @@ its output appended to a log file; it is stopped with a signal, then SIGKILL aft
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,12 +27,16 @@ import httpx
 from .control_client import ControlClient, EmulatorConfig, PostedDocument, Upload
 
 __all__ = [
+    "HAPROXY_CONFIG",
     "Child",
     "EmulatorProcess",
+    "HaproxyProcess",
     "Options",
     "RedisProcess",
     "ServerProcess",
     "free_port",
+    "haproxy_binary",
+    "haproxy_config",
     "inherited_env",
     "server_env",
     "wait_http",
@@ -340,6 +347,111 @@ class RedisProcess(Child):
                     return
             time.sleep(0.05)
         raise RuntimeError(f"{self.what} did not answer on port {self.port} in {timeout:.0f} s")
+
+
+# HAProxy in front of replicas ----------------------------------------------------------------
+
+# The configuration compose.scale.yaml ships; the tests run it with loopback backends.
+HAPROXY_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy" / "haproxy.cfg"
+
+
+def haproxy_config(shipped: str, backends: Sequence[tuple[str, int]]) -> str:
+    """`shipped` with its one `server-template` line (replicas found in Docker's DNS) replaced
+    by one `server` line per backend, named and numbered as the template names its slots, so
+    the hash ring is the one shipped.  Everything else, checks and hashing included, stays."""
+    lines = shipped.splitlines(keepends=True)
+    at = [i for i, line in enumerate(lines) if line.split()[:1] == ["server-template"]]
+    if len(at) != 1:
+        raise ValueError(f"expected one server-template line, found {len(at)}")
+    template = lines[at[0]]
+    indent = template[: len(template) - len(template.lstrip())]
+    prefix = template.split()[1]
+    servers = [
+        f"{indent}server {prefix}{n} {host}:{port}\n" for n, (host, port) in enumerate(backends, 1)
+    ]
+    return "".join(lines[: at[0]] + servers + lines[at[0] + 1 :])
+
+
+class HaproxyProcess(Child):
+    """Debian's `haproxy` in the foreground on loopback, balancing `backends` (ports on
+    127.0.0.1) with the shipped configuration; its stats page says what it sees."""
+
+    def __init__(
+        self,
+        backends: Sequence[int],
+        config_path: Path,
+        log_path: Path,
+        *,
+        port: int = 0,
+        stats_port: int = 0,
+        shipped: Path = HAPROXY_CONFIG,
+    ) -> None:
+        super().__init__("haproxy", log_path)
+        self.backends = tuple(backends)
+        self.config_path = config_path
+        self.shipped = shipped
+        self.port = port or free_port()
+        self.stats_port = stats_port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stats_url(self) -> str:
+        return f"http://127.0.0.1:{self.stats_port}/stats;csv"
+
+    def start(self, timeout: float = 30.0, wait_up: bool = True) -> Self:
+        """Start it; until it answers and (by default) sees every backend up."""
+        backends = [("127.0.0.1", port) for port in self.backends]
+        self.config_path.write_text(haproxy_config(self.shipped.read_text(), backends))
+        env = {
+            **os.environ,
+            "TGSTREAM_LB_BIND": f"127.0.0.1:{self.port}",
+            "TGSTREAM_LB_STATS_BIND": f"127.0.0.1:{self.stats_port}",
+        }
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [haproxy_binary(), "-db", "-f", str(self.config_path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.wait_http(self.stats_url, timeout)
+        if wait_up:
+            self.wait_status(dict.fromkeys(self.servers(), "UP"), timeout)
+        return self
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """Each backend server's row of the stats CSV (status, stot: requests sent, ...)."""
+        text = httpx.get(self.stats_url, timeout=5).text.removeprefix("# ")
+        rows = csv.DictReader(io.StringIO(text))
+        return {
+            row["svname"]: row
+            for row in rows
+            if row["pxname"] == "tgstream" and row["svname"] not in ("FRONTEND", "BACKEND")
+        }
+
+    def wait_status(self, wanted: Mapping[str, str], timeout: float = 30.0) -> None:
+        """Until each named server's status starts with the wanted one ("UP", "DOWN")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {name: row["status"] for name, row in self.servers().items()}
+            if all(seen.get(name, "").startswith(state) for name, state in wanted.items()):
+                return
+            if not self.running() or time.monotonic() > deadline:
+                raise RuntimeError(f"haproxy: wanted {dict(wanted)}, saw {seen}; see its log")
+            time.sleep(0.1)
+
+
+def haproxy_binary() -> str:
+    """Debian installs it in /usr/sbin, which a user's PATH may lack."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    found = shutil.which("haproxy", path=path)
+    if found is None:
+        raise RuntimeError("haproxy is not installed (Debian: apt-get install haproxy)")
+    return found
 
 
 def _nofile(limits: tuple[int, int]) -> Callable[[], None]:

@@ -16,6 +16,8 @@ DC_COUNTERS = (
     "flood_waits",
     "file_reference_expired",
     "connections",
+    # Calls answered 406 AUTH_KEY_DUPLICATED: a session used from two connections at once.
+    "auth_key_duplicated",
 )
 
 

@@ -4,6 +4,10 @@ Order of checks, as Telegram applies them: the salt (bad_server_salt), the msg_i
 (bad_msg_notification 16-18), then per message: duplicates are dropped unanswered, seqnos
 are checked (32-35), new_session_created goes out before the first answer of a session,
 service messages are answered here and anything else becomes an `RpcCall`.
+
+Before all that, where the message came from: a session the client moved to a new connection
+gets its unacknowledged answers again, and one used from two connections at once costs its
+auth key (AUTH_KEY_DUPLICATED, tgemu.mtproto.carriers).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pyrogram.raw import types
 
 from ..tl import constructor_of, read, read_tl_bytes, write
 from . import codes
+from .carriers import Arrival, arrive
 from .constructors import (
     EITHER_PARITY,
     GZIP_PACKED,
@@ -26,13 +31,16 @@ from .constructors import (
     SERVICE,
 )
 from .containers import InvalidContainer, parse_container
-from .events import Event, Resend, RpcCall
+from .events import Event, KeyDuplicated, Resend, RpcCall
 from .msg_ids import check_client_msg_id
 from .outgoing import Send
+from .results import rpc_error, rpc_result
 from .salts import SaltSchedule
 from .service import answer_service
 from .session import SessionState
 from .sessions import SessionTable, _random_unique_id
+
+AUTH_KEY_DUPLICATED = rpc_error(406, "AUTH_KEY_DUPLICATED")
 
 
 class Incoming(Protocol):
@@ -82,17 +90,27 @@ class MTProtoCore:
     ) -> None:
         self.salts = SaltSchedule(salt_secret)
         self.sessions = SessionTable(new_unique_id)
+        # Auth keys invalidated for concurrent use of one of their sessions: every call on
+        # them is answered AUTH_KEY_DUPLICATED, whatever the session (a new one included).
+        self.duplicated_keys: set[int] = set()
 
     def receive(self, key_id: int, message: Incoming, now: float, carrier: int) -> Received:
         """Apply the rules to one decrypted message that arrived on connection `carrier`."""
         session = self.sessions.get_or_create(key_id, message.session_id)
         events: list[Event] = []
-        if session.carrier != carrier:
-            # The client moved the session to a new connection: what it has not
-            # acknowledged may have been lost with the old one.
-            session.carrier = carrier
-            events += [Resend(out) for out in session.unacked]
         msg_id, seqno = message.msg_id, message.seqno
+        if key_id in self.duplicated_keys:
+            # Nothing left to keep apart: answers go where the client asks.
+            session.carrier = carrier
+        else:
+            arrival = arrive(session, carrier, msg_id)
+            if arrival is Arrival.MOVED:
+                # What the client has not acknowledged may have been lost with the old
+                # connection.
+                events += [Resend(out) for out in session.unacked]
+            elif arrival is Arrival.DUPLICATED:
+                self.duplicated_keys.add(key_id)
+                session.carrier = carrier
         if not self.salts.valid(key_id, message.salt, now):
             bad_salt = types.BadServerSalt(
                 bad_msg_id=msg_id,
@@ -126,10 +144,11 @@ class MTProtoCore:
         except InvalidContainer:
             events.append(_bad_msg(msg_id, seqno, codes.INVALID_CONTAINER))
             return
-        error = session.received.accept(msg_id, seqno, content_related=False)
-        if error is not None:
-            events.append(_bad_msg(msg_id, seqno, error))
-            return
+        if session.key_id not in self.duplicated_keys:
+            error = session.received.accept(msg_id, seqno, content_related=False)
+            if error is not None:
+                events.append(_bad_msg(msg_id, seqno, error))
+                return
         for message in inner:
             time_error = check_client_msg_id(message.msg_id, now)
             if time_error is not None:
@@ -152,13 +171,16 @@ class MTProtoCore:
             content = seqno % 2 == 1
         if session.received.seen(msg_id):
             return  # a repeat of a message already handled; its answer is in `unacked`
-        if session.received.too_old(msg_id):
-            events.append(_bad_msg(msg_id, seqno, codes.MSG_TOO_OLD))
-            return
-        error = session.received.accept(msg_id, seqno, content)
-        if error is not None:
-            events.append(_bad_msg(msg_id, seqno, error))
-            return
+        refused = session.key_id in self.duplicated_keys
+        if not refused:
+            # (On a duplicated key two clients numbered the session: seqnos mean nothing.)
+            if session.received.too_old(msg_id):
+                events.append(_bad_msg(msg_id, seqno, codes.MSG_TOO_OLD))
+                return
+            error = session.received.accept(msg_id, seqno, content)
+            if error is not None:
+                events.append(_bad_msg(msg_id, seqno, error))
+                return
         if not session.created_sent:
             session.created_sent = True
             created = types.NewSessionCreated(
@@ -179,4 +201,7 @@ class MTProtoCore:
             else:
                 events += answer_service(obj, msg_id, session, self.sessions, self.salts, now)
                 return
-        events.append(RpcCall(msg_id, body, content))
+        if refused:
+            events.append(KeyDuplicated(rpc_result(msg_id, AUTH_KEY_DUPLICATED)))
+        else:
+            events.append(RpcCall(msg_id, body, content))

@@ -34,4 +34,12 @@ class CloseAfter:
     seconds: int
 
 
-Event = Send | Resend | RpcCall | CloseAfter
+@dataclass(frozen=True, slots=True)
+class KeyDuplicated:
+    """A call on an auth key invalidated for concurrent use of a session (tgemu.mtproto.carriers):
+    send `answer`, its rpc_error 406 AUTH_KEY_DUPLICATED, and count it."""
+
+    answer: Send
+
+
+Event = Send | Resend | RpcCall | CloseAfter | KeyDuplicated

@@ -18,6 +18,10 @@ class SessionState:
     # Opaque id of the connection that last carried a message of this session (the server's
     # answers go there); None while no connection does.
     carrier: int | None = None
+    # Connections the session moved away from while they stayed open (tgemu.mtproto.carriers),
+    # and the msg_id of the client message that moved it to `carrier`.
+    left: set[int] = field(default_factory=set)
+    moved_by: int = 0
     created_sent: bool = False
     # The client made an authorized call without invokeWithoutUpdates: it takes updates.
     wants_updates: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 
+from .carriers import connection_gone
 from .session import SessionState
 
 
@@ -49,8 +50,7 @@ class SessionTable:
     def detach(self, carrier: int) -> None:
         """The connection `carrier` is gone: its sessions wait for the next one."""
         for session in self._sessions.values():
-            if session.carrier == carrier:
-                session.carrier = None
+            connection_gone(session, carrier)
 
     def route_updates(self, session: SessionState) -> None:
         """This session synchronised updates: it is the one of its key that gets them."""
