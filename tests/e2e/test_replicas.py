@@ -78,6 +78,8 @@ def test_a_second_replica_signs_nothing_in_and_serves_the_same_links(
     )
     assert ranged.status_code == 206 and ranged.content == source.data[1000:2000001]
     assert counters(emu) == nothing_new(emu)
+    # One key, two processes, each with session ids of its own: Telegram's rule holds.
+    assert all(int(dc["auth_key_duplicated"]) == 0 for dc in emu.stats()["dcs"].values())
     # Its SESSION_DIR holds no bot session: the shared store does.
     assert not list(second.session_dir.glob("*.session"))
     assert second.status()["state"] == {"at": redis_url, "shared": True, "available": True}
