@@ -17,6 +17,15 @@ methods = Methods()
 _DIFFERENCE_LIMIT = 1000
 
 
+def _subscribe(ctx: CallContext) -> None:
+    """Make this session the one its key's updates go to, unless it never asked for updates:
+    a call wrapped in invokeWithoutUpdates does not subscribe its connection
+    (core.telegram.org/api/updates), so a client with updates off that reads the state (as
+    Kurigram does at every start) does not take them from the one handling them."""
+    if ctx.session.wants_updates:
+        ctx.route_updates_here()
+
+
 def _state(pts: int) -> types.updates.State:
     return types.updates.State(pts=pts, qts=0, date=int(time.time()), seq=0, unread_count=0)
 
@@ -24,14 +33,14 @@ def _state(pts: int) -> types.updates.State:
 @methods.register(functions.updates.GetState)
 async def get_state(ctx: CallContext, query: Any) -> Any:
     user = ctx.require_user()
-    ctx.route_updates_here()
+    _subscribe(ctx)
     return _state(ctx.world.messaging.pts(user_box(user.id)))
 
 
 @methods.register(functions.updates.GetDifference)
 async def get_difference(ctx: CallContext, query: Any) -> Any:
     me = ctx.require_user()
-    ctx.route_updates_here()
+    _subscribe(ctx)
     messaging = ctx.world.messaging
     box = user_box(me.id)
     entries = messaging.difference(box, query.pts, _DIFFERENCE_LIMIT)
