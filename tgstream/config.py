@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     """Seconds a response may wait for a viewer who reads nothing before it is cut."""
     max_connections: int = Field(default=10_000, ge=1)
     """Open client connections at most (also bounded by the open-file limit)."""
+    lease: float = Field(default=10.0, ge=1.0, le=300.0)
+    """Seconds of the leader lease on a shared state: the replica holding it handles the
+    bot's updates; another takes over within this after it dies."""
     log_level: str = "INFO"
     log_json: bool = True
 

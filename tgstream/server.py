@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -60,12 +61,17 @@ class _Lifecycle:
     done, which then means nothing more)."""
 
     server: uvicorn.Server | None = None
+    # Run in the loop at the first signal: the bot's updates go to another replica at
+    # once, while the downloads in progress drain.
+    hand_over: Callable[[], object] | None = None
 
     @classmethod
     def on_signal(cls, signum: int, frame: object) -> None:
         if cls.server is None:
             raise KeyboardInterrupt
         cls.server.should_exit = True
+        if cls.hand_over is not None:
+            cls.hand_over()
 
 
 async def run(settings: Settings) -> int:
@@ -121,6 +127,10 @@ async def run(settings: Settings) -> int:
             },
         )
         _Lifecycle.server = server
+        loop = asyncio.get_running_loop()
+        _Lifecycle.hand_over = lambda: loop.call_soon_threadsafe(
+            lambda: asyncio.ensure_future(services.leadership.stop())
+        )
         await services.start()
         serving = asyncio.create_task(server.serve())
         failed = asyncio.create_task(services.failed.wait())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +14,11 @@ from typing import Any
 from .config import Settings
 from .live import LiveCollector
 from .metrics import Metrics
-from .store import SharedStateDown, StateStore, check_session_file, open_store
+from .store import BotSessions, SharedStateDown, StateStore, check_session_file, open_store
+from .store.lease_redis import FencedSessions, RedisLease
+from .store.lease_rules import Timing
+from .store.redis_store import PREFIX, RedisStore
+from .store.reply_marks import MemoryMarks, RedisMarks, ReplyMarks
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .streaming.source import FileStreams, StreamSettings
@@ -21,6 +27,7 @@ from .telegram.connector import KurigramConnector
 from .telegram.dcmap import DcMap
 from .telegram.downloader import BotWorker, Downloader
 from .telegram.flood import FloodPolicy
+from .telegram.leader import Leadership
 from .telegram.network import trust_rsa_key
 from .telegram.registry import DcRegistry
 from .telegram.resolver import FileResolver
@@ -44,6 +51,10 @@ class Services:
     # The files as the web layer reads them (its FileSource): resolver, cache and downloader.
     files: FileStreams
     pipeline_tasks: LiveTasks
+    # Who handles the main bot's updates (always this server on SQLite), and the marks
+    # that make each answer happen once.
+    leadership: Leadership
+    marks: ReplyMarks
     started: bool = False
     sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
@@ -66,6 +77,19 @@ class Services:
         store = open_store(settings.state_url, settings.session_dir)
         metrics = Metrics()
         tokens = [settings.bot_token, *settings.multi_tokens]
+        lease: RedisLease | None = None
+        fenced: FencedSessions | None = None
+        marks: ReplyMarks = MemoryMarks()
+        if isinstance(store, RedisStore):
+            name = f"{socket.gethostname()}:{settings.port}/{os.getpid()}"
+            lease = RedisLease(store.client, PREFIX, name, settings.lease)
+            fenced = FencedSessions(store, lease, fence=lambda: None)
+            marks = RedisMarks(store.client, PREFIX)
+
+        def sessions_of(index: int) -> BotSessions | None:
+            # The main bot's update state is written under the lease's fencing token.
+            return fenced if index == 0 and fenced is not None else store.sessions
+
         bots = [
             BotClient(
                 index=index,
@@ -76,10 +100,13 @@ class Services:
                 addresses=settings.tg_dc_addresses,
                 handles_updates=index == 0,
                 sleep_threshold=settings.flood_sleep_threshold,
-                sessions=store.sessions,
+                sessions=sessions_of(index),
             )
             for index, token in enumerate(tokens)
         ]
+        leadership = Leadership(bots[0], lease, Timing(settings.lease))
+        if fenced is not None:
+            fenced.fence = leadership.fence
         flood = FloodPolicy(threshold=settings.flood_sleep_threshold, store=store)
         if store.sessions is None:
             for bot in bots:
@@ -119,9 +146,12 @@ class Services:
             cache=cache,
             files=FileStreams(resolver, downloader, cache, stream_settings, tasks),
             pipeline_tasks=tasks,
+            leadership=leadership,
+            marks=marks,
         )
         live = LiveCollector(cache, dcmap, flood, resolver, workers, store, services.pipeline_tasks)
         metrics.registry.register(live)
+        metrics.registry.register(leadership)
         return services
 
     async def start(self) -> None:
@@ -133,7 +163,7 @@ class Services:
         with contextlib.suppress(SharedStateDown):
             await self.flood.load()
 
-        attach(self.bots[0].client, self.settings)
+        attach(self.bots[0].client, self.settings, self.marks, self.leadership.fence)
         turn = asyncio.Lock()
         for bot in self.bots:
             task = asyncio.create_task(keep_signing_in(bot, self.flood, turn, self._refused))
@@ -154,6 +184,8 @@ class Services:
             self.fatal = f"start-up failed: {task.exception()!r}"
             self.failed.set()
         main, *extra = self.bots
+        if main.ready:
+            self.leadership.start()
         self.started = main.ready and all(bot.ready or bot.refused for bot in extra)
 
     @property
@@ -162,6 +194,8 @@ class Services:
 
     async def stop(self) -> None:
         self.started = False
+        # First: hand the updates over to another replica at once.
+        await self.leadership.stop()
         for task in self.sign_ins:
             task.cancel()
         for task in self.sign_ins:

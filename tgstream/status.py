@@ -67,6 +67,7 @@ def render(services: Services) -> dict[str, Any]:
             "shared": services.store.shared,
             "available": services.store.available,
         },
+        "updates": services.leadership.status(),
         "flood": _flood(seen, services.flood.threshold),
         "upstream_inflight": count("tgstream_upstream_inflight"),
         "upstream_queued": count("tgstream_dc_queued"),

@@ -18,6 +18,7 @@ from pyrogram.types import (
 
 from .. import links
 from ..config import Settings
+from ..store.reply_marks import DONE, SKIP, ReplyMarks, copied, copied_id
 from ..telegram.outcomes import attempt
 from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Outcome, Situation, decide
 from .replies import HELP, REFUSED, STORE_FAILED, UNSUPPORTED, links_text
@@ -34,6 +35,10 @@ REPLY_PATIENCE = 300.0
 
 class Undelivered(Exception):
     """A reply or copy the policy gave up on (logged where it was decided)."""
+
+
+class FencedOff(Exception):
+    """This replica lost the lease while answering: the next leader finishes the answer."""
 
 
 async def patiently(call: Callable[[], Awaitable[_T]], method: str = SEND_MESSAGE) -> _T:
@@ -74,9 +79,29 @@ def media_facts(message: Message) -> tuple[str, int] | None:
 
 
 class BotHandlers:
-    def __init__(self, settings: Settings) -> None:
+    """Each message is answered once: its mark is claimed before anything is sent, and each
+    step recorded (reply_marks.py), so an update replayed by a take-over, or by Kurigram's
+    own gap recovery, is not answered again and a file is not copied twice."""
+
+    def __init__(
+        self, settings: Settings, marks: ReplyMarks, fence: Callable[[], int | None]
+    ) -> None:
         self.settings = settings
         self.secret = settings.secret.get_secret_value()
+        self.marks = marks
+        self.fence = fence
+
+    async def claim(self, message: Message) -> str:
+        fence = self.fence()
+        if fence is None:
+            return SKIP  # standing by now: the leader answers
+        return await self.marks.claim(message.chat.id, message.id, fence)
+
+    async def advance(self, message: Message, step: str) -> None:
+        fence = self.fence()
+        if fence is None or not await self.marks.advance(message.chat.id, message.id, fence, step):
+            log.warning("lease lost while answering", extra={"message_id": message.id})
+            raise FencedOff
 
     def links_for(self, message_id: int, file_name: str) -> tuple[str, str]:
         base = self.settings.public_url
@@ -99,12 +124,12 @@ class BotHandlers:
         users = self.settings.allowed_users
         return not users or (message.from_user is not None and message.from_user.id in users)
 
-    async def on_start(self, client: Client, message: Message) -> None:
+    async def on_start(self, client: Client, message: Message, step: str) -> None:
         # A stranger told "send me a file" would only be refused on the next message.
         text = HELP if self.allowed(message) else REFUSED
         await patiently(lambda: message.reply_text(text))
 
-    async def on_private_file(self, client: Client, message: Message) -> None:
+    async def on_private_file(self, client: Client, message: Message, step: str) -> None:
         if not self.allowed(message):
             await patiently(lambda: message.reply_text(REFUSED))
             return
@@ -113,14 +138,18 @@ class BotHandlers:
             await patiently(lambda: message.reply_text(UNSUPPORTED))
             return
         name, size = facts
-        # Copy once: a retry after a flood wait must not post the file twice, so only the
-        # call that failed is repeated.
-        try:
-            copy = await patiently(lambda: message.copy(self.settings.bin_channel), SEND_MEDIA)
-        except Undelivered:
-            await patiently(lambda: message.reply_text(STORE_FAILED))
-            return
-        download, watch = self.links_for(copy.id, name)
+        copy_id = copied_id(step)
+        if copy_id is None:
+            # Copy once: a retry after a flood wait must not post the file twice, so only
+            # the call that failed is repeated; and once done, the copy is recorded.
+            try:
+                copy = await patiently(lambda: message.copy(self.settings.bin_channel), SEND_MEDIA)
+            except Undelivered:
+                await patiently(lambda: message.reply_text(STORE_FAILED))
+                return
+            copy_id = copy.id
+            await self.advance(message, copied(copy_id))
+        download, watch = self.links_for(copy_id, name)
         await patiently(
             lambda: message.reply_text(
                 links_text(name, size, download, watch),
@@ -129,15 +158,15 @@ class BotHandlers:
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        log.info("file stored", extra={"message_id": copy.id, "size": size})
+        log.info("file stored", extra={"message_id": copy_id, "size": size})
 
-    async def on_other_private(self, client: Client, message: Message) -> None:
+    async def on_other_private(self, client: Client, message: Message, step: str) -> None:
         if not self.allowed(message):
             await patiently(lambda: message.reply_text(REFUSED))
             return
         await patiently(lambda: message.reply_text(UNSUPPORTED))
 
-    async def on_channel_post(self, client: Client, message: Message) -> None:
+    async def on_channel_post(self, client: Client, message: Message, step: str) -> None:
         facts = media_facts(message)
         if facts is None or message.reply_markup is not None:
             return
@@ -151,29 +180,40 @@ class BotHandlers:
         media = filters.document | filters.video | filters.audio | filters.voice
         media = media | filters.animation | filters.photo
         commands = filters.command(["start", "help"])
-        client.on_message(filters.private & commands)(quiet(self.on_start))
-        client.on_message(filters.private & media)(quiet(self.on_private_file))
-        client.on_message(filters.private & ~media & ~commands)(quiet(self.on_other_private))
+        client.on_message(filters.private & commands)(self.once(self.on_start))
+        client.on_message(filters.private & media)(self.once(self.on_private_file))
+        client.on_message(filters.private & ~media & ~commands)(self.once(self.on_other_private))
         client.on_message(filters.channel & filters.chat(self.settings.bin_channel) & media)(
-            quiet(self.on_channel_post)
+            self.once(self.on_channel_post)
         )
+
+    def once(self, handler: Step) -> Handler:
+        """The handler, run for a message not answered yet (from the step it was left at),
+        and ending quietly on Undelivered (the policy has logged that one line already, and
+        Kurigram would add a traceback) or FencedOff."""
+
+        async def run(client: Client, message: Message) -> None:
+            with contextlib.suppress(Undelivered, FencedOff):
+                step = await self.claim(message)
+                if step == SKIP:
+                    log.info("already answered", extra={"message_id": message.id})
+                    return
+                await handler(client, message, step)
+                await self.advance(message, DONE)
+
+        return run
 
 
 Handler = Callable[[Client, Message], Awaitable[None]]
+Step = Callable[[Client, Message, str], Awaitable[None]]
 
 
-def quiet(handler: Handler) -> Handler:
-    """The handler, ending quietly on Undelivered: the policy has logged that one line
-    already, and Kurigram would add a traceback."""
-
-    async def run(client: Client, message: Message) -> None:
-        with contextlib.suppress(Undelivered):
-            await handler(client, message)
-
-    return run
-
-
-def attach(client: Client, settings: Settings) -> Any:
-    handlers = BotHandlers(settings)
+def attach(
+    client: Client,
+    settings: Settings,
+    marks: ReplyMarks,
+    fence: Callable[[], int | None],
+) -> Any:
+    handlers = BotHandlers(settings, marks, fence)
     handlers.register(client)
     return handlers

@@ -46,6 +46,12 @@ class SharedStorage(SQLiteStorage):  # type: ignore[misc]
         stored = await self.shared.update_states(self.bot_id)
         self.states = {i: UpdateState(i, *values) for i, values in stored.items()}
 
+    async def reload_update_states(self) -> None:
+        """Read the update state again: a replica taking over from the leader catches up
+        from where that one left it, not from what this one read when it opened."""
+        stored = await self.shared.update_states(self.bot_id)
+        self.states = {i: UpdateState(i, *values) for i, values in stored.items()}
+
     async def save(self) -> None:
         await self.date(int(time.time()))
 

@@ -1,0 +1,110 @@
+"""One replica answers the bot's users: three replicas on one shared state elect a leader
+with a lease in Redis, and only it handles updates.  Killed (SIGKILL), it is replaced within
+a lease period, and the new leader catches up with getDifference: 20 files sent meanwhile
+get 20 answers and 20 copies in the bin channel, none twice.  Stopped cleanly (SIGTERM), it
+releases the lease and another takes over at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+from tests.e2e.test_replicas import replica
+from tests.support.processes import EmulatorProcess, ServerProcess
+
+LEASE = 3.0  # seconds (LEASE); production's default is 10
+USER = 77001
+_T = TypeVar("_T")
+
+
+def poll(check: Callable[[], _T | None], within: float, what: str) -> _T:
+    """`check()` once it is truthy; fails if that takes longer than `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"{what}: not within {within} s"
+        time.sleep(0.1)
+
+
+def leaders(servers: list[ServerProcess]) -> list[ServerProcess]:
+    return [s for s in servers if s.running() and s.status()["updates"]["role"] == "leader"]
+
+
+def one_leader(servers: list[ServerProcess], within: float) -> ServerProcess:
+    found = poll(lambda: leaders(servers) or None, within, "a leader")
+    assert len(found) == 1, [s.url for s in found]
+    return found[0]
+
+
+def send(emu: EmulatorProcess, name: str) -> None:
+    emu.control.send_document(USER, os.urandom(3000), 2, name=name)
+
+
+def replies(emu: EmulatorProcess) -> Counter[str]:
+    """How many answers the user got per file name (the name is in each answer's text)."""
+    return Counter(m["text"].split("\n", 1)[0] for m in emu.control.messages_to(USER))
+
+
+def copies(emu: EmulatorProcess) -> Counter[str]:
+    channel = emu.config["bin_channel"]
+    found = emu.control.channel_messages(channel)
+    return Counter(m["file"]["name"] for m in found if m["file"] is not None)
+
+
+def test_one_leader_answers_and_a_killed_one_is_replaced_without_loss_or_repeats(
+    emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path, redis_url: str
+) -> None:
+    servers = [
+        replica(server_factory, emu, tmp_path, f"r{i}", redis_url, LEASE=str(LEASE))
+        for i in range(3)
+    ]
+    leader = one_leader(servers, within=2 * LEASE)
+    status = leader.status()["updates"]
+    assert status["fence"] >= 1 and status["holder"]
+    standbys = [s for s in servers if s is not leader]
+    assert all(s.status()["updates"]["role"] == "standby" for s in standbys)
+    assert "tgstream_leader 1.0" in httpx.get(f"{leader.url}/metrics").text
+    assert "tgstream_leader 0.0" in httpx.get(f"{standbys[0].url}/metrics").text
+
+    # Every replica is up, one answers.
+    send(emu, "hello.bin")
+    poll(lambda: replies(emu)["hello.bin"] == 1, 30, "the answer to hello.bin")
+    time.sleep(LEASE)  # any second answer would be here by now
+    assert replies(emu) == Counter({"hello.bin": 1})
+    assert copies(emu)["hello.bin"] == 1
+
+    leader.send(signal.SIGKILL)
+    killed_at = time.monotonic()
+    names = [f"during-{i:02d}.bin" for i in range(20)]
+    for name in names:
+        send(emu, name)
+    new_leader = one_leader(standbys, within=LEASE + 2)
+    took_over = time.monotonic() - killed_at
+    assert new_leader.status()["updates"]["fence"] > status["fence"]
+
+    wanted = dict.fromkeys(names, 1) | {"hello.bin": 1}
+    poll(lambda: replies(emu) == wanted or None, 60, "20 answers after the take-over")
+    time.sleep(LEASE)  # nothing more comes: no answer twice
+    assert replies(emu) == wanted
+    assert all(copies(emu)[name] == 1 for name in names)
+    assert copies(emu)["hello.bin"] == 1
+    assert took_over < LEASE + 2
+
+    # A clean stop hands over at once: the lease is released, not left to run out.
+    last = next(s for s in standbys if s is not new_leader)
+    new_leader.stop()
+    stopped_at = time.monotonic()
+    assert one_leader([last], within=LEASE) is last
+    assert time.monotonic() - stopped_at < LEASE / 2 + 1
+    send(emu, "after.bin")
+    poll(lambda: replies(emu)["after.bin"] == 1, 30, "the answer to after.bin")
+    assert all("Traceback" not in s.logs() for s in servers)
