@@ -177,6 +177,7 @@ async def measure(
         "wall_s": wall,
         "cpu_s": cpu_s,
         "cpu_s_per_gb": cpu_s / (served / 1e9) if served else None,
+        "haproxy_cpu_s_per_gb": others["haproxy"] / (served / 1e9) if served else None,
         "peak_rss_mb_each": [e["peak_rss_mb"] for e in each],
         "peak_rss_mb": max(e["peak_rss_mb"] for e in each),
         "spread": spread,

@@ -25,6 +25,7 @@ FIGURES = [
     Figure("ttfb_p95_ms", "first byte p95 (per viewer), ms"),
     Figure("errors", "errors"),
     Figure("cpu_s_per_gb", "CPU s per GB, replicas summed", "{:.1f}"),
+    Figure("haproxy_cpu_s_per_gb", "HAProxy CPU s per GB", "{:.1f}"),
     Figure("upstream_per_served", "upstream bytes / served", "{:.2f}"),
     Figure("busy_cores", "cores busy, every process", "{:.2f}"),
     Figure("file_migrate", "FILE_MIGRATE errors"),

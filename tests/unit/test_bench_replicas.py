@@ -28,6 +28,7 @@ def _run(replicas: int, **figures: Any) -> dict[str, Any]:
         "wall_s": 1.0,
         "cpu_s": 0.2,
         "cpu_s_per_gb": 10.0,
+        "haproxy_cpu_s_per_gb": 1.0,
         "peak_rss_mb_each": [200.0] * replicas,
         "peak_rss_mb": 200.0,
         "spread": [20 // replicas] * replicas,
