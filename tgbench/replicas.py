@@ -64,7 +64,7 @@ class Cluster:
 
     def _replica(self, emu: EmulatorProcess, base: Path, n: int, lb_port: int) -> ServerProcess:
         sessions = base / f"replica{n}-sessions"
-        sessions.mkdir()
+        sessions.mkdir(exist_ok=True)
         port = free_port()
         env = {
             **inherited_env(),
