@@ -1,5 +1,6 @@
 """`tgstream bench --quick` as CI's smoke test: every contender, every scenario, right bytes;
-and the emulator's own throughput, measured the same way."""
+replicas on one Redis behind HAProxy, the later ones costing Telegram nothing; and the
+emulator's own throughput, measured the same way."""
 
 from __future__ import annotations
 
@@ -31,6 +32,24 @@ def test_quick_bench_serves_correct_bytes_from_every_contender(tmp_path: Path) -
             assert figures["error_kinds"] == [], (name, scenario, figures["error_kinds"])
     assert "targets for tgstream (defaults):" in proc.stdout
     assert "every contender served correct bytes: yes" in proc.stdout
+
+    # Scenario 5: 1 replica, then 3 on the first one's shared state, every viewer through
+    # HAProxy; no key, import or sign-in on any DC once the first was warm.
+    scaled = result["replicas"]
+    assert [entry["replicas"] for entry in scaled["raw"]] == [1, 3]
+    for entry in scaled["raw"]:
+        for run in entry["runs"]:
+            n = entry["replicas"]
+            assert run["error_kinds"] == [], (n, run["error_kinds"])
+            assert run["served_bytes"] == run["viewers"] * (1 << 20), n
+            assert sum(run["spread"]) == run["viewers"] and len(run["spread"]) == n
+            assert run["cold"]["sign_ins"] == 1 and run["cold"]["imports"] == 1, n
+            counters = ("auth_keys", "imports", "sign_ins", "auth_key_duplicated")
+            assert {k: run[k] for k in counters} == dict.fromkeys(counters, 0), n
+            assert len(run["peak_rss_mb_each"]) == n and run["cpu_s"] > 0
+    assert scaled["nothing_new"]
+    assert "5. N replicas on one Redis behind HAProxy" in proc.stdout
+    assert "met    replicas 2..N: no new key, import or sign-in" in proc.stdout
 
 
 def test_emulator_throughput_reads_correct_bytes(tmp_path: Path) -> None:

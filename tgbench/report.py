@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, NamedTuple
 
+from . import replicas_report
 from .lineup import Contender
 from .scenarios import SCENARIOS, Workload
 from .stats import median
@@ -201,18 +202,52 @@ def _cell(value: float | None, fmt: str) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    names = [c["name"] for c in result["contenders"]]
-    ours = [n for n in names if n not in BASELINES]
-    work, net = result["workload"], result["network"]
-    width = 40
+    """The contenders' scenarios and targets, scenario 5 (replicas), or both, as run."""
+    net = result["network"]
     lines = [
         f"tgstream bench: DC {net['dc']} at {net['rtt_ms']} ms RTT, "
         f"{net['connection_mb_s']:.0f} MB/s per connection, account cap "
-        f"{net['account_mb_s']:.0f} MB/s; medians of {len(next(iter(result['runs'].values())))}"
-        f" run(s); (xN) = times better than the best baseline",
+        f"{net['account_mb_s']:.0f} MB/s; medians of {_runs(result)} run(s)"
+        + ("; (xN) = times better than the best baseline" if "contenders" in result else ""),
         "",
-        " " * width + "".join(f"{n:>16}" for n in names),
     ]
+    if "contenders" in result:
+        lines += _contenders(result)
+    if "replicas" in result:
+        lines += [*replicas_report.lines(result["replicas"], result["workload"]), ""]
+    lines.append(
+        f"CPU floor: AES-256-IGE on one core {result['aes_ige_mb_s']:.0f} MB/s "
+        f"= {result['cpu_floor_s_per_gb']:.1f} CPU s per GB"
+    )
+    if "targets" in result:
+        lines += ["", "targets for tgstream (defaults):"]
+        for t in result["targets"]:
+            value = "-" if t["value"] is None else f"{t['value']:.2f}"
+            lines.append(
+                f"  {'met   ' if t['met'] else 'MISSED'} {t['target']:<40}{value:>10}  {t['limit']}"
+            )
+    lines.append("")
+    who = "contender" if "contenders" in result else "replica"
+    lines.append(
+        f"every {who} served correct bytes: {'yes' if result['all_bytes_correct'] else 'NO'}"
+    )
+    if "seconds" in result:
+        lines.append(f"bench took {result['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def _runs(result: dict[str, Any]) -> int:
+    if "runs" in result:
+        return len(next(iter(result["runs"].values())))
+    return int(result["runs_per_figure"])
+
+
+def _contenders(result: dict[str, Any]) -> list[str]:
+    names = [c["name"] for c in result["contenders"]]
+    ours = [n for n in names if n not in BASELINES]
+    work = result["workload"]
+    width = 40
+    lines = [" " * width + "".join(f"{n:>16}" for n in names)]
     figures = {f.key: f for figs in SPECIFIC.values() for f in figs + COMMON}
     for scenario in SCENARIOS:
         lines.append(TITLES[scenario].format(**work))
@@ -231,22 +266,5 @@ def table(result: dict[str, Any]) -> str:
                 lines.append(
                     f"  {'  ceiling, MB/s':<{width - 2}}" + "".join(f"{c:>16}" for c in ceilings)
                 )
-    lines += [
-        "",
-        f"CPU floor: AES-256-IGE on one core {result['aes_ige_mb_s']:.0f} MB/s "
-        f"= {result['cpu_floor_s_per_gb']:.1f} CPU s per GB",
-        "",
-        "targets for tgstream (defaults):",
-    ]
-    for t in result["targets"]:
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
-        lines.append(
-            f"  {'met   ' if t['met'] else 'MISSED'} {t['target']:<40}{value:>10}  {t['limit']}"
-        )
     lines.append("")
-    lines.append(
-        f"every contender served correct bytes: {'yes' if result['all_bytes_correct'] else 'NO'}"
-    )
-    if "seconds" in result:
-        lines.append(f"bench took {result['seconds']:.0f} s")
-    return "\n".join(lines)
+    return lines

@@ -1,21 +1,26 @@
 """`tgstream bench`: start the emulator with DC 4 shaped like a distant DC, run every
-contender through the same scenarios N times, print medians and ratios, optionally JSON."""
+contender through the same scenarios N times, then N replicas behind HAProxy on one Redis;
+print medians and ratios, optionally JSON."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import emulator_throughput, report
+from . import emulator_throughput, replicas, replicas_report, report
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
@@ -46,40 +51,88 @@ def _one(
         server.stop()
 
 
-def bench(work: Workload, runs: int, base: Path, say: Any) -> dict[str, Any]:
-    contenders = lineup()
-    say("AES-256-IGE on one core: measuring ...")
-    aes = aes_ige_mb_s()
+@contextlib.contextmanager
+def _emulator(base: Path, bots: int, say: Any) -> Iterator[EmulatorProcess]:
+    """The emulator in its own process, DC 4 shaped like a distant DC, one account cap."""
     say("starting the emulator ...")
     emu = EmulatorProcess(
-        base / "emulator",
-        base / "emulator.log",
-        bots=max(c.bots for c in contenders),
-        options=Options(new_session=True),
+        base / "emulator", base / "emulator.log", bots=bots, options=Options(new_session=True)
     )
     try:
         emu.start()
-        say("posting the files ...")
-        files = Files(emu, work)
         emu.control.shape_dc(DC, latency_ms=RTT_MS, bandwidth_bps=CONNECTION_BPS)
         emu.control.account_bandwidth(ACCOUNT_BPS)
+        yield emu
+    finally:
+        emu.stop(signal.SIGTERM)
+
+
+def _replicas(emu: EmulatorProcess, work: Workload, runs: int, base: Path, say: Any) -> Any:
+    say(f"scenario 5: {', '.join(map(str, work.replica_counts))} replica(s) behind HAProxy ...")
+    raw = replicas.run(emu, work, runs, base / "replicas", say)
+    # Each replica is tgstream with its defaults: that contender's connections per DC.
+    connections = next(c.connections for c in lineup() if c.name == "tgstream")
+    return replicas_report.summarize(raw, connections, _network(), os.cpu_count() or 1)
+
+
+def bench(work: Workload, runs: int, base: Path, say: Any, *, scale: bool = True) -> dict[str, Any]:
+    """Every contender through the five scenarios, then (with `scale`) scenario 5."""
+    contenders = lineup()
+    if scale:
+        replicas.require()
+    say("AES-256-IGE on one core: measuring ...")
+    aes = aes_ige_mb_s()
+    with _emulator(base, max(c.bots for c in contenders), say) as emu:
+        say("posting the files ...")
+        files = Files(emu, work)
         raw: dict[str, list[dict[str, Any]]] = {c.name: [] for c in contenders}
         for run in range(runs):
             for contender in contenders:
                 started = time.monotonic()
                 raw[contender.name].append(_one(emu, contender, files, work, run, base))
                 say(f"run {run + 1}/{runs}: {contender.name} ({time.monotonic() - started:.0f} s)")
-    finally:
-        emu.stop(signal.SIGTERM)
-    return report.summarize(contenders, raw, work, _network(), aes)
+        scaled = _replicas(emu, work, runs, base, say) if scale else None
+    result = report.summarize(contenders, raw, work, _network(), aes)
+    if scaled is not None:
+        result["replicas"] = scaled
+        result["all_bytes_correct"] = result["all_bytes_correct"] and scaled["bytes_correct"]
+    return result
+
+
+def bench_replicas(work: Workload, runs: int, base: Path, say: Any) -> dict[str, Any]:
+    """Scenario 5 alone (`--replicas`)."""
+    replicas.require()
+    say("AES-256-IGE on one core: measuring ...")
+    aes = aes_ige_mb_s()
+    with _emulator(base, 1, say) as emu:
+        scaled = _replicas(emu, work, runs, base, say)
+    return {
+        "workload": asdict(work),
+        "network": _network(),
+        "aes_ige_mb_s": aes,
+        "cpu_floor_s_per_gb": 1e9 / (aes * 1e6),
+        "runs_per_figure": runs,
+        "replicas": scaled,
+        "all_bytes_correct": scaled["bytes_correct"],
+    }
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tgstream bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one run, small files (CI smoke)")
-    parser.add_argument("--runs", type=int, default=None, help="runs per contender (default 3)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per contender and replica count (default 3)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs in this directory")
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help="scenario 5 alone: 1, then 3 replicas on one Redis behind HAProxy",
+    )
+    parser.add_argument(
+        "--no-replicas", action="store_true", help="every scenario but 5 (no Redis, no HAProxy)"
+    )
     ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
     ceiling.add_argument("--emulator-throughput", action="store_true")
     ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
@@ -90,6 +143,8 @@ def main(argv: list[str]) -> int:
         parser.error("--runs must be at least 1")
     if args.size_mib < 1 or args.clients < 2:
         parser.error("--size-mib must be at least 1 and --clients at least 2")
+    if args.replicas and (args.no_replicas or args.emulator_throughput):
+        parser.error("--replicas runs scenario 5 alone: not with --no-replicas or the ceiling")
     work = QUICK if args.quick else FULL
     started = time.monotonic()
 
@@ -103,8 +158,10 @@ def main(argv: list[str]) -> int:
             if args.emulator_throughput:
                 rows = emulator_throughput.run(base, args.size_mib, args.clients, say)
                 result: dict[str, Any] = {"emulator_throughput": rows}
+            elif args.replicas:
+                result = bench_replicas(work, runs, base, say)
             else:
-                result = bench(work, runs, base, say)
+                result = bench(work, runs, base, say, scale=not args.no_replicas)
         except RuntimeError as exc:
             print(f"tgstream bench: {exc}", file=sys.stderr)
             return 1

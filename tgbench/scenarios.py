@@ -32,11 +32,21 @@ class Workload:
     crowd_file_mib: int = 2  # each viewer of the "different files" crowd reads one of these
     shared_file_mib: int = 2  # the one file the other crowd watches
     crowd_bound_s: float = 60.0  # a viewer not done by then counts as an error
+    # Scenario 5 (tgbench/replicas.py): N replicas behind HAProxy, each viewer one file.
+    replica_counts: tuple[int, ...] = (1, 3)
+    replica_viewers: int = 20
+    replica_file_mib: int = 16
 
 
 FULL = Workload()
 QUICK = Workload(
-    single_mib=8, seek_file_mib=16, seeks=5, crowd=5, crowd_file_mib=1, shared_file_mib=2
+    single_mib=8,
+    seek_file_mib=16,
+    seeks=5,
+    crowd=5,
+    crowd_file_mib=1,
+    shared_file_mib=2,
+    replica_file_mib=1,
 )
 
 
