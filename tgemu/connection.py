@@ -26,7 +26,7 @@ from .mtproto.msg_ids import server_msg_id
 from .mtproto.outgoing import Outgoing, Send
 from .mtproto.results import rpc_result
 from .mtproto.session import SessionState
-from .rpc.dispatch import Dispatcher
+from .rpc.dispatch import Dispatcher, Held
 from .store import AuthKey
 from .transport import Codec, TransportDetector, TransportError, transport_error
 from .world import World
@@ -268,6 +268,9 @@ class Connection:
 
     async def _run(self, session: SessionState, key: AuthKey, call: RpcCall) -> None:
         result = await self.shared.dispatcher.run(call, self.dc, key, session)
+        if isinstance(result, Held):
+            await asyncio.sleep(result.seconds)
+            result = result.body
         if result is not None:
             await self._send_paced(session, rpc_result(call.msg_id, result))
 

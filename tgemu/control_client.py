@@ -257,7 +257,7 @@ class ControlClient:
         count: int | None = 1,
         user_id: int | None = None,
     ) -> dict[str, Any]:
-        """The next `count` calls of `method` (TL name, e.g. "upload.GetFile") get
+        """The next `count` calls of `method` (TL name, e.g. "upload.getFile") get
         FLOOD_WAIT_`seconds` (count None: every call)."""
         rule = {"method": method, "seconds": seconds, "dc": dc, "count": count}
         return self.set_faults(flood_waits=[_with_user(rule, user_id)])
@@ -271,9 +271,13 @@ class ControlClient:
         dc: int | None = None,
         count: int | None = 1,
         user_id: int | None = None,
+        delay: float = 0,
     ) -> dict[str, Any]:
-        """The next `count` calls of `method` are answered rpc_error(code, message)."""
+        """The next `count` calls of `method` are answered rpc_error(code, message), each
+        held `delay` seconds first."""
         rule = {"method": method, "code": code, "message": message, "dc": dc, "count": count}
+        if delay:
+            rule["delay"] = delay
         return self.set_faults(rpc_errors=[_with_user(rule, user_id)])
 
     def rotate_file_references(self) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class RpcErrorRule(CallRule):
     # Telegram's texts are upper-case (FLOOD_PREMIUM_WAIT_3) but not all (-503 "Timeout"):
     # any printable ASCII without surrounding blanks.
     message: str = Field(min_length=1, max_length=200, pattern=r"^[!-~]([ -~]*[!-~])?$")
+    # Seconds the DC holds the call, unrun, before it answers: Telegram's -503 Timeout comes
+    # after its server waited that long for an internal one.
+    delay: float = Field(0, ge=0, le=3600)
 
 
 _Rule = TypeVar("_Rule", bound=CallRule)
@@ -151,10 +154,9 @@ class Faults:
         rule = take_rule(self.flood_waits, method, dc, user_id)
         return None if rule is None else rule.seconds
 
-    def rpc_error_for(self, method: str, dc: int, user_id: int | None) -> tuple[int, str] | None:
-        """(code, message) of the rpc_error this request gets, consuming one use of the rule."""
-        rule = take_rule(self.rpc_errors, method, dc, user_id)
-        return None if rule is None else (rule.code, rule.message)
+    def rpc_error_for(self, method: str, dc: int, user_id: int | None) -> RpcErrorRule | None:
+        """The rpc_error rule this request meets, with one of its uses spent."""
+        return take_rule(self.rpc_errors, method, dc, user_id)
 
     def hung(self, dc: int) -> bool:
         return self.dcs[dc].hang

@@ -21,6 +21,7 @@ from tests.support.processes import EmulatorProcess, ServerProcess
 
 LEASE = 3.0  # seconds (LEASE); production's default is 10
 USER = 77001
+OTHER_USER = 77002  # the emulator is shared by the tests of this file
 _T = TypeVar("_T")
 
 
@@ -45,13 +46,13 @@ def one_leader(servers: list[ServerProcess], within: float) -> ServerProcess:
     return found[0]
 
 
-def send(emu: EmulatorProcess, name: str) -> None:
-    emu.control.send_document(USER, os.urandom(3000), 2, name=name)
+def send(emu: EmulatorProcess, name: str, user: int = USER) -> None:
+    emu.control.send_document(user, os.urandom(3000), 2, name=name)
 
 
-def replies(emu: EmulatorProcess) -> Counter[str]:
+def replies(emu: EmulatorProcess, user: int = USER) -> Counter[str]:
     """How many answers the user got per file name (the name is in each answer's text)."""
-    return Counter(m["text"].split("\n", 1)[0] for m in emu.control.messages_to(USER))
+    return Counter(m["text"].split("\n", 1)[0] for m in emu.control.messages_to(user))
 
 
 def copies(emu: EmulatorProcess) -> Counter[str]:
@@ -108,3 +109,37 @@ def test_one_leader_answers_and_a_killed_one_is_replaced_without_loss_or_repeats
     send(emu, "after.bin")
     poll(lambda: replies(emu)["after.bin"] == 1, 30, "the answer to after.bin")
     assert all("Traceback" not in s.logs() for s in servers)
+
+
+def sent_copies(emu: EmulatorProcess) -> int:
+    return int(emu.control.stats()["methods"].get("messages.sendMedia", 0))
+
+
+def test_a_leader_killed_while_answering_leaves_that_message_to_the_next(
+    emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path, redis_url: str
+) -> None:
+    """The update was received, its pts known, its handler half-way (copying the file) when
+    the leader died: the next leader still gets it from getDifference and answers it once.
+    Had the pts been stored on arrival, as Kurigram stores it, the message would be lost."""
+    servers = [
+        replica(server_factory, emu, tmp_path, f"k{i}", redis_url, LEASE=str(LEASE))
+        for i in range(2)
+    ]
+    leader = one_leader(servers, within=2 * LEASE)
+    standby = next(s for s in servers if s is not leader)
+    bot_id = int(emu.config["bot_ids"][0])
+    # The leader's copy into the bin channel is held (and never run): the handler is stuck
+    # after the update's pts was known and before anything was answered.
+    emu.control.rpc_error("messages.sendMedia", -503, "Timeout", user_id=bot_id, delay=600)
+    before = sent_copies(emu)
+    send(emu, "held.bin", OTHER_USER)
+    poll(lambda: sent_copies(emu) > before, 30, "the leader copying held.bin")
+    assert replies(emu, OTHER_USER)["held.bin"] == 0
+
+    leader.send(signal.SIGKILL)
+    assert one_leader([standby], within=LEASE + 2) is standby
+    poll(lambda: replies(emu, OTHER_USER)["held.bin"] == 1, 60, "the answer to held.bin")
+    time.sleep(LEASE)  # any second answer would be here by now
+    assert replies(emu, OTHER_USER) == Counter({"held.bin": 1})
+    assert copies(emu)["held.bin"] == 1
+    assert "Traceback" not in standby.logs()

@@ -13,10 +13,12 @@ from ..world import World
 class RpcError(Exception):
     """An rpc_error answer (core.telegram.org/api/errors)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, held: float = 0) -> None:
         super().__init__(f"{code} {message}")
         self.code = code
         self.message = message
+        # Seconds the connection waits before sending it (a fault holding the call).
+        self.held = held
 
 
 def auth_key_unregistered() -> RpcError:

@@ -1,12 +1,13 @@
 """Running one API call: injected faults first, then authorization, then its handler.
 
-Every outcome is an answer body (a result or an rpc_error), or None when the call wants none.
+Every outcome is an answer body (a result or an rpc_error), or None when the call wants none;
+an answer a fault holds back comes as Held, for the connection to send when it is due.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyrogram.raw import functions
 
@@ -24,6 +25,11 @@ from .query import Query, UnparsableQuery, parse_query
 log = logging.getLogger("tgemu.rpc")
 
 
+class Held(NamedTuple):
+    seconds: float
+    body: bytes
+
+
 class Dispatcher:
     def __init__(self, world: World, sessions: SessionTable, methods: Methods) -> None:
         self.world = world
@@ -32,7 +38,7 @@ class Dispatcher:
 
     async def run(
         self, call: RpcCall, dc: int, key: AuthKey, session: SessionState
-    ) -> bytes | None:
+    ) -> bytes | Held | None:
         stats = self.world.stats
         try:
             query = parse_query(call.body, self._layer_of(session))
@@ -48,7 +54,8 @@ class Dispatcher:
             return encode(await self._answer(ctx, query), session.layer)
         except RpcError as exc:
             stats.errors[exc.message] += 1
-            return rpc_error(exc.code, exc.message)
+            body = rpc_error(exc.code, exc.message)
+            return Held(exc.held, body) if exc.held else body
         except Exception:
             log.exception("method %s failed", query.name)
             return rpc_error(500, "INTERNAL")
@@ -62,7 +69,7 @@ class Dispatcher:
             raise RpcError(420, f"FLOOD_WAIT_{flood}")
         injected = world.faults.rpc_error_for(name, ctx.dc, caller)
         if injected is not None:
-            raise RpcError(*injected)
+            raise RpcError(injected.code, injected.message, held=injected.delay)
         method = self.methods.get(query.constructor)
         if method is None:
             world.stats.unimplemented[name] += 1

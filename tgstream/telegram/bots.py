@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyrogram import Client
-
 from ..store import BotSessions
 from .network import DcAddresses, connection_factory
 from .session_storage import TolerantStorage
 from .shared_session import SharedStorage
+from .update_client import UpdatesClient
 
 log = logging.getLogger("tgstream.telegram.bots")
 
@@ -46,10 +45,10 @@ class BotClient:
         storage: Any = (
             TolerantStorage(name, workdir=session_dir)
             if sessions is None
-            else SharedStorage(name, self.bot_id, sessions)
+            else SharedStorage(name, self.bot_id, sessions, handles_updates)
         )
         self.shares_session = sessions is not None
-        self.client = Client(
+        self.client = UpdatesClient(
             name,
             api_id=api_id,
             api_hash=api_hash,

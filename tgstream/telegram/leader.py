@@ -150,9 +150,10 @@ class Leadership:
         client = self.bot.client
         storage = client.storage
         try:
+            # Drained first: what a standby was sent is neither handled nor counted.
+            self._drain()
             if isinstance(storage, SharedStorage):
                 await storage.reload_update_states()
-            self._drain()
             client.no_updates = False
             client.skip_updates = False
             if not await storage.get_update_states(0):
@@ -198,6 +199,8 @@ class Leadership:
                 task.cancel()
         dispatcher.handler_worker_tasks.clear()
         dispatcher.locks_list.clear()
+        if isinstance(client.storage, SharedStorage):
+            client.storage.forget_pending()
 
     def _drain(self) -> None:
         """Updates a standby was sent anyway are not its to handle (nor to keep)."""
