@@ -20,6 +20,9 @@ from tests.e2e.test_replicas import replica
 from tests.support.processes import EmulatorProcess, ServerProcess
 
 LEASE = 3.0  # seconds (LEASE); production's default is 10
+# A take-over is due one lease period after the last renewal; the second period is room for
+# a busy machine, where the status polls that see it wait on three loaded processes.
+TAKE_OVER = 2 * LEASE
 USER = 77001
 OTHER_USER = 77002  # the emulator is shared by the tests of this file
 _T = TypeVar("_T")
@@ -88,7 +91,7 @@ def test_one_leader_answers_and_a_killed_one_is_replaced_without_loss_or_repeats
     names = [f"during-{i:02d}.bin" for i in range(20)]
     for name in names:
         send(emu, name)
-    new_leader = one_leader(standbys, within=LEASE + 2)
+    new_leader = one_leader(standbys, within=TAKE_OVER)
     took_over = time.monotonic() - killed_at
     assert new_leader.status()["updates"]["fence"] > status["fence"]
 
@@ -98,14 +101,15 @@ def test_one_leader_answers_and_a_killed_one_is_replaced_without_loss_or_repeats
     assert replies(emu) == wanted
     assert all(copies(emu)[name] == 1 for name in names)
     assert copies(emu)["hello.bin"] == 1
-    assert took_over < LEASE + 2
+    assert took_over < TAKE_OVER
 
     # A clean stop hands over at once: the lease is released, not left to run out.
     last = next(s for s in standbys if s is not new_leader)
     new_leader.stop()
     stopped_at = time.monotonic()
     assert one_leader([last], within=LEASE) is last
-    assert time.monotonic() - stopped_at < LEASE / 2 + 1
+    # Released, not run out: a lease left to expire would take a full period or more.
+    assert time.monotonic() - stopped_at < LEASE
     send(emu, "after.bin")
     poll(lambda: replies(emu)["after.bin"] == 1, 30, "the answer to after.bin")
     assert all("Traceback" not in s.logs() for s in servers)
@@ -137,7 +141,7 @@ def test_a_leader_killed_while_answering_leaves_that_message_to_the_next(
     assert replies(emu, OTHER_USER)["held.bin"] == 0
 
     leader.send(signal.SIGKILL)
-    assert one_leader([standby], within=LEASE + 2) is standby
+    assert one_leader([standby], within=TAKE_OVER) is standby
     poll(lambda: replies(emu, OTHER_USER)["held.bin"] == 1, 60, "the answer to held.bin")
     time.sleep(LEASE)  # any second answer would be here by now
     assert replies(emu, OTHER_USER) == Counter({"held.bin": 1})
