@@ -209,3 +209,32 @@ async def test_while_redis_is_down_reads_refuse_and_writes_wait_for_it(tmp_path:
     finally:
         await store.close()
         redis.stop()
+
+
+async def test_a_write_kept_through_an_outage_never_undoes_a_newer_one(tmp_path: Path) -> None:
+    """Replica A saves a file record while Redis is down; Redis returns, replica B saves a
+    newer record of the same file (a refreshed reference); A's replay comes after B's and
+    is refused, while A's kept writes that nobody superseded still land."""
+    redis = RedisProcess(tmp_path / "data", tmp_path / "redis.log", port=free_port()).start()
+    first = RedisStore(redis.url, timeout=0.5, retry_interval=3600)  # replays when told to
+    second = RedisStore(redis.url)
+    try:
+        redis.stop()
+        await first.save_file(info(reference=b"old"))
+        await first.save_auth_key(AuthKeyRecord(1, 3, b"k" * 256, True))
+        assert len(first.pending) == 2
+        redis.start()
+        await asyncio.sleep(0.01)  # a later wall-clock millisecond than A's writes
+        await second.save_file(info(reference=b"new"))
+        assert await first.flush()
+        found = await second.file(7)
+        assert found is not None and found[0].file_reference == b"new"
+        assert await second.auth_key(1, 3) == AuthKeyRecord(1, 3, b"k" * 256, True)
+        # And a live write after the replay wins as before.
+        await first.save_file(info(reference=b"newest"))
+        found = await second.file(7)
+        assert found is not None and found[0].file_reference == b"newest"
+    finally:
+        await first.close()
+        await second.close()
+        redis.stop()

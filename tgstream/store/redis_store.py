@@ -7,6 +7,10 @@ ids Telegram called missing.  When Redis does not answer, a read raises SharedSt
 (the caller answers 503 with Retry-After, or goes on from memory); a write is kept, newest
 per key, and written again once Redis answers, so nothing is lost.
 
+Each write carries the wall-clock time it was made, and Redis keeps it only if nothing
+newer was written to that key meanwhile (a script compares the stamps): a write kept
+through an outage and replayed later never undoes what another replica wrote since.
+
 Keys, all under `tgstream:`:
   auth:{bot}            hash  dc -> authorized flag byte + auth key
   session:{bot}         hash  the bot's own session fields (home DC key, user id, ...)
@@ -15,6 +19,8 @@ Keys, all under `tgstream:`:
   file:{message}        string  the resolved file and when Telegram last confirmed it
   missing:{message}     string  with a TTL: Telegram said the message is not there
   flood:{bot}:{method}  string  the wall-clock deadline, expiring with it
+  written               hash  key (or key/field) -> when its last write was made, in ms
+                        (none for missing:…, which only ever says "missing" until it ends)
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -61,7 +66,36 @@ SESSION_TYPES: dict[str, type] = {
 }
 
 _T = TypeVar("_T")
-_Ops = Callable[[Pipeline], object]
+# One write: the commands to run, made when it runs (a deadline may have passed by then).
+Command = tuple[str | bytes | int, ...]
+_Ops = Callable[[], list[Command]]
+
+# Runs a write's commands unless a newer write to the same key came first.  KEYS[1] is the
+# `written` hash; ARGV: the write's key there ("" for none), its stamp in ms, then each
+# command as its length followed by its words.  Answers 1 if run, 0 if older.
+_WRITE_IF_NEWER = """
+local field, stamp = ARGV[1], tonumber(ARGV[2])
+if field ~= "" then
+  local last = tonumber(redis.call("HGET", KEYS[1], field) or "0")
+  if last > stamp then return 0 end
+  redis.call("HSET", KEYS[1], field, ARGV[2])
+end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
+def _fixed(*commands: Command) -> _Ops:
+    return lambda: list(commands)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def redacted(url: str) -> str:
@@ -97,8 +131,10 @@ class RedisStore:
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
-        # Redis key -> the write that failed there, newest only, in the order they failed.
-        self.pending: dict[str, _Ops] = {}
+        # Redis key -> the write that failed there and when it was made, newest only, in the
+        # order they failed.
+        self.pending: dict[str, tuple[int, _Ops, bool]] = {}
+        self._write_if_newer = self.client.register_script(_WRITE_IF_NEWER)
         self._flusher: asyncio.Task[None] | None = None
         self._available = True
         self._dc_map_size = 0
@@ -140,24 +176,29 @@ class RedisStore:
         self._up()
         return result
 
-    async def _execute(self, ops: _Ops) -> list[Any]:
-        async with self.client.pipeline(transaction=True) as pipe:
-            ops(pipe)
-            return list(await pipe.execute())
+    async def _execute(self, key: str, stamp: int, ops: _Ops, stamped: bool) -> bool:
+        """Whether it was written (False: a newer write to `key` was there first)."""
+        args: list[str | bytes | int] = [key if stamped else "", stamp]
+        for command in ops():
+            args += [len(command), *command]
+        written = await self._write_if_newer(keys=[f"{PREFIX}written"], args=args)
+        return bool(written)
 
-    async def _write(self, key: str, ops: _Ops) -> list[Any] | None:
-        """Write now; if Redis cannot take it, keep it (newest per key) for later."""
+    async def _write(self, key: str, ops: _Ops, stamped: bool = True) -> bool | None:
+        """Write now; if Redis cannot take it, keep it (newest per key) for later.  None when
+        kept, else whether it was newer than what was there."""
+        stamp = _now_ms()
         try:
-            results = await self._execute(ops)
+            written = await self._execute(key, stamp, ops, stamped)
         except (RedisError, OSError) as exc:
             self.write_failures += 1
             self._down(exc)
             self.pending.pop(key, None)  # to the end: the order writes failed in
-            self.pending[key] = ops
+            self.pending[key] = (stamp, ops, stamped)
             return None
         self.pending.pop(key, None)  # superseded
         self._up()
-        return results
+        return written
 
     def _recover_soon(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -178,12 +219,12 @@ class RedisStore:
 
     async def flush(self) -> bool:
         """Write what is pending now, in the order it failed; whether nothing is left."""
-        for key, ops in list(self.pending.items()):
+        for key, kept in list(self.pending.items()):
             try:
-                await self._execute(ops)
+                await self._execute(key, *kept)
             except (RedisError, OSError):
                 return False
-            if self.pending.get(key) is ops:
+            if self.pending.get(key) is kept:
                 del self.pending[key]
         return True
 
@@ -219,11 +260,11 @@ class RedisStore:
     async def save_auth_key(self, record: AuthKeyRecord) -> None:
         key = f"{PREFIX}auth:{record.bot_id}"
         value = (b"1" if record.authorized else b"0") + record.auth_key
-        await self._write(f"{key}/{record.dc}", lambda p: p.hset(key, str(record.dc), value))
+        await self._write(f"{key}/{record.dc}", _fixed(("HSET", key, record.dc, value)))
 
     async def drop_auth_key(self, bot_id: int, dc: int) -> None:
         key = f"{PREFIX}auth:{bot_id}"
-        await self._write(f"{key}/{dc}", lambda p: p.hdel(key, str(dc)))
+        await self._write(f"{key}/{dc}", _fixed(("HDEL", key, dc)))
 
     # --- DC map ---------------------------------------------------------------------------
 
@@ -242,14 +283,10 @@ class RedisStore:
 
     async def set_dc(self, media_id: int, dc: int, learned: bool) -> None:
         key = f"{PREFIX}dcmap"
-
-        def ops(pipe: Pipeline) -> None:
-            pipe.hset(key, str(media_id), f"{dc}:{int(learned)}")
-            pipe.hlen(key)
-
-        results = await self._write(f"{key}/{media_id}", ops)
-        if results is not None:
-            self._dc_map_size = int(results[-1])
+        value = f"{dc}:{int(learned)}"
+        if await self._write(f"{key}/{media_id}", _fixed(("HSET", key, media_id, value))):
+            with contextlib.suppress(RedisError, OSError):
+                self._dc_map_size = int(await self.client.hlen(key))
 
     def dc_map_size(self) -> int:
         return self._dc_map_size
@@ -281,11 +318,11 @@ class RedisStore:
             time.time() if checked is None else checked,
         ]
         value = json.dumps(row)
-        await self._write(key, lambda p: p.set(key, value))
+        await self._write(key, _fixed(("SET", key, value)))
 
     async def drop_file(self, message_id: int) -> None:
         key = f"{PREFIX}file:{message_id}"
-        await self._write(key, lambda p: p.delete(key))
+        await self._write(key, _fixed(("DEL", key)))
 
     # --- ids Telegram called missing ------------------------------------------------------
 
@@ -296,12 +333,13 @@ class RedisStore:
         key = f"{PREFIX}missing:{message_id}"
         until_ms = int((time.time() + ttl) * 1000)
 
-        def ops(pipe: Pipeline) -> None:
+        def ops() -> list[Command]:
             # Absolute: a write kept through an outage expires when it would have.
-            if until_ms > time.time() * 1000:
-                pipe.set(key, b"1", pxat=until_ms)
+            return [("SET", key, 1, "PXAT", until_ms)] if until_ms > _now_ms() else []
 
-        await self._write(key, ops)
+        # Not stamped: it only ever says "missing" until it ends, and ids asked for at
+        # random would each leave a stamp behind.
+        await self._write(key, ops, stamped=False)
 
     # --- flood deadlines ------------------------------------------------------------------
 
@@ -328,10 +366,11 @@ class RedisStore:
     async def save_flood_deadline(self, bot_id: int, method: str, until: float) -> None:
         key = f"{PREFIX}flood:{bot_id}:{method}"
 
-        def ops(pipe: Pipeline) -> None:
-            if until > time.time():
-                # The newest FLOOD_WAIT on the account is Telegram's current word.
-                pipe.set(key, repr(until), pxat=int(until * 1000))
+        def ops() -> list[Command]:
+            # The newest FLOOD_WAIT on the account is Telegram's current word.
+            if until <= time.time():
+                return []
+            return [("SET", key, repr(until), "PXAT", int(until * 1000))]
 
         await self._write(key, ops)
 
@@ -358,17 +397,14 @@ class RedisStore:
             if name not in SESSION_TYPES:
                 raise ValueError(f"not a session field: {name}")
 
-            def ops(pipe: Pipeline, name: str = name, value: Any = value) -> None:
-                if value is None:
-                    pipe.hdel(key, name)
-                elif isinstance(value, bool):
-                    pipe.hset(key, name, b"1" if value else b"0")
-                elif isinstance(value, int):
-                    pipe.hset(key, name, str(value))
-                else:
-                    pipe.hset(key, name, value)
-
-            await self._write(f"{key}/{name}", ops)
+            command: Command
+            if value is None:
+                command = ("HDEL", key, name)
+            elif isinstance(value, bool):
+                command = ("HSET", key, name, b"1" if value else b"0")
+            else:
+                command = ("HSET", key, name, value)
+            await self._write(f"{key}/{name}", _fixed(command))
 
     async def update_states(self, bot_id: int) -> UpdateStates:
         raw = await self._read(self.client.hgetall(f"{PREFIX}updates:{bot_id}"))
@@ -381,18 +417,10 @@ class RedisStore:
     async def save_update_states(self, bot_id: int, states: UpdateStates) -> None:
         key = f"{PREFIX}updates:{bot_id}"
         for state_id, state in states.items():
-            value = json.dumps(list(state))
-
-            def ops(pipe: Pipeline, field: str = str(state_id), value: str = value) -> None:
-                pipe.hset(key, field, value)
-
-            await self._write(f"{key}/{state_id}", ops)
+            command = ("HSET", key, state_id, json.dumps(list(state)))
+            await self._write(f"{key}/{state_id}", _fixed(command))
 
     async def drop_update_states(self, bot_id: int, ids: list[int]) -> None:
         key = f"{PREFIX}updates:{bot_id}"
         for state_id in ids:
-
-            def ops(pipe: Pipeline, field: str = str(state_id)) -> None:
-                pipe.hdel(key, field)
-
-            await self._write(f"{key}/{state_id}", ops)
+            await self._write(f"{key}/{state_id}", _fixed(("HDEL", key, state_id)))
