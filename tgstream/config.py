@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     """Seconds a response may wait for a viewer who reads nothing before it is cut."""
     max_connections: int = Field(default=10_000, ge=1)
     """Open client connections at most (also bounded by the open-file limit)."""
+    state_timeout: float = Field(default=2.0, gt=0, le=60.0)
+    """Seconds a command to a shared state (Redis) may take before the state counts as
+    unavailable: reads answer 503, writes wait for it."""
     lease: float = Field(default=10.0, ge=1.0, le=300.0)
     """Seconds of the leader lease on a shared state: the replica holding it handles the
     bot's updates; another takes over within this after it dies."""
@@ -296,6 +299,17 @@ class Settings(BaseSettings):
         if parts.scheme != "unix" and not parts.hostname:
             raise ValueError("must name a host, like redis://127.0.0.1:6379/0")
         return value.strip()
+
+    @field_validator("lease")
+    @classmethod
+    def _lease(cls, value: float, info: ValidationInfo) -> float:
+        # A renewal is tried three times a period: each may time out once and leave time.
+        timeout = info.data.get("state_timeout")
+        if timeout is not None and value < 3 * timeout:
+            raise ValueError(
+                f"must be at least three times STATE_TIMEOUT ({timeout:g} s), got {value:g}"
+            )
+        return value
 
     @field_validator("allowed_users", mode="before")
     @classmethod

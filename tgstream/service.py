@@ -74,7 +74,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         if settings.tg_rsa_public_key is not None:
             trust_rsa_key(settings.tg_rsa_public_key)
-        store = open_store(settings.state_url, settings.session_dir)
+        store = open_store(settings.state_url, settings.session_dir, settings.state_timeout)
         metrics = Metrics()
         tokens = [settings.bot_token, *settings.multi_tokens]
         lease: RedisLease | None = None

@@ -68,7 +68,9 @@ def test_one_leader_answers_and_a_killed_one_is_replaced_without_loss_or_repeats
     emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path, redis_url: str
 ) -> None:
     servers = [
-        replica(server_factory, emu, tmp_path, f"r{i}", redis_url, LEASE=str(LEASE))
+        replica(
+            server_factory, emu, tmp_path, f"r{i}", redis_url, LEASE=str(LEASE), STATE_TIMEOUT="1"
+        )
         for i in range(3)
     ]
     leader = one_leader(servers, within=2 * LEASE)
@@ -126,7 +128,9 @@ def test_a_leader_killed_while_answering_leaves_that_message_to_the_next(
     the leader died: the next leader still gets it from getDifference and answers it once.
     Had the pts been stored on arrival, as Kurigram stores it, the message would be lost."""
     servers = [
-        replica(server_factory, emu, tmp_path, f"k{i}", redis_url, LEASE=str(LEASE))
+        replica(
+            server_factory, emu, tmp_path, f"k{i}", redis_url, LEASE=str(LEASE), STATE_TIMEOUT="1"
+        )
         for i in range(2)
     ]
     leader = one_leader(servers, within=2 * LEASE)

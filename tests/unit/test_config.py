@@ -468,3 +468,16 @@ def test_state_url_names_a_redis(env: pytest.MonkeyPatch) -> None:
 def test_a_state_url_that_is_no_redis_is_named(env: pytest.MonkeyPatch, url: str) -> None:
     error = config_error(STATE_URL=url)
     assert error.variable_name == "STATE_URL" and "redis://" in error.reason
+
+
+def test_the_shared_state_timeout_and_the_lease_fit_together(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.state_timeout, settings.lease) == (2.0, 10.0)
+    env.setenv("STATE_TIMEOUT", "0.5")
+    env.setenv("LEASE", "1.5")
+    settings = load_settings()
+    assert (settings.state_timeout, settings.lease) == (0.5, 1.5)
+    # A renewal that may take the whole lease could never be retried before it runs out.
+    error = config_error(STATE_TIMEOUT="5", LEASE="10")
+    assert error.variable_name == "LEASE" and "STATE_TIMEOUT (5 s)" in error.reason
+    assert config_error(STATE_TIMEOUT="0").variable_name == "STATE_TIMEOUT"

@@ -10,12 +10,14 @@ from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
 from .sqlite import SqliteStore, check_session_file
 
 
-def open_store(state_url: str | None, session_dir: Path) -> StateStore:
+def open_store(
+    state_url: str | None, session_dir: Path, state_timeout: float | None = None
+) -> StateStore:
     """The store STATE_URL names: Redis for `redis://…`, else the SQLite in SESSION_DIR."""
     if state_url:
-        from .redis_store import RedisStore
+        from .redis_store import TIMEOUT, RedisStore
 
-        return RedisStore(state_url)
+        return RedisStore(state_url, TIMEOUT if state_timeout is None else state_timeout)
     return SqliteStore(session_dir)
 
 
