@@ -37,6 +37,18 @@ class Metrics:
         self.streams = Counter(
             "tgstream_streams", "Finished responses by outcome", ["outcome"], registry=r
         )
+        self.responses = Counter(
+            "tgstream_responses",
+            "Responses by route (the route's path template) and HTTP status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.link_refusals = Counter(
+            "tgstream_link_refusals",
+            "Link requests refused, by reason: forged, expired, revoked, rate-limited",
+            ["reason"],
+            registry=r,
+        )
         self.ttfb = Histogram(
             "tgstream_time_to_first_byte_seconds",
             "From request to the first body byte",
