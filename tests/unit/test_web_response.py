@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -193,6 +194,31 @@ async def test_if_none_match_is_304_before_any_range(site: Site, client: httpx.A
     other = await client.get("/f/1", headers={"If-None-Match": '"other"'})
     assert other.status_code == 200 and sha(other.content) == sha(DATA)
     assert len(site.files.ranges) == 1
+
+
+async def test_if_modified_since_is_304_unless_if_none_match_is_there(
+    site: Site, client: httpx.AsyncClient
+) -> None:
+    modified, etag = last_modified_of(site.info), etag_of(site.info)
+    later = formatdate(site.info.date + 3600, usegmt=True)
+    earlier = formatdate(site.info.date - 1, usegmt=True)
+    for value in (modified, later):
+        for extra in ({}, {"Range": "bytes=0-9"}, {"Range": f"bytes={SIZE}-"}):
+            response = await client.get("/f/1", headers={"If-Modified-Since": value, **extra})
+            assert response.status_code == 304 and response.content == b"", (value, extra)
+            assert response.headers["last-modified"] == modified
+            assert response.headers["etag"] == etag
+    head = await client.head("/f/1", headers={"If-Modified-Since": later})
+    assert head.status_code == 304
+    # Modified since, an invalid date, or an If-None-Match that does not match: the file.
+    for headers in (
+        {"If-Modified-Since": earlier},
+        {"If-Modified-Since": "yesterday"},
+        {"If-Modified-Since": later, "If-None-Match": '"other"'},
+    ):
+        response = await client.get("/f/1", headers=headers)
+        assert response.status_code == 200 and sha(response.content) == sha(DATA), headers
+    assert len(site.files.ranges) == 3
 
 
 async def test_if_range_decides_between_206_and_200(site: Site, client: httpx.AsyncClient) -> None:

@@ -1,5 +1,6 @@
 """The response for a file of the bin channel, as Starlette's FileResponse is for a file on
-disk: it reads the request's method, If-None-Match, Range and If-Range itself and answers
+disk: it reads the request's method, If-None-Match, If-Modified-Since, Range and If-Range
+itself and answers
 304, HEAD, 416, 206 (one range) or 200, the body streamed in pieces from a FileSource.
 
 Nothing goes out before the first piece of the body is in hand, so whatever fails up to
@@ -24,7 +25,13 @@ from ..store import FileInfo
 from ..streaming.ranges import RangeNotSatisfiable, content_range, parse_range, unsatisfied_range
 from ..streaming.source import ShorterThanDeclared
 from ..telegram.metadata import clean_media_type
-from .conditional import etag_of, if_none_match_matches, if_range_allows_partial, last_modified_of
+from .conditional import (
+    etag_of,
+    if_modified_since_unchanged,
+    if_none_match_matches,
+    if_range_allows_partial,
+    last_modified_of,
+)
 from .deadline import FirstByteClock
 from .errors import json_error
 from .headers import content_disposition, file_security_headers, is_active_content
@@ -95,8 +102,15 @@ class TelegramFileResponse(Response):
     async def _answer_for(self, info: FileInfo, method: str, request: Headers) -> Response:
         headers = self._file_headers(info)
         etag, last_modified = headers["ETag"], headers["Last-Modified"]
-        # If-None-Match comes before Range (RFC 9110 §13.2.2): a match is 304 even for a range.
-        if if_none_match_matches(request.get("if-none-match"), etag):
+        # If-None-Match, or without it If-Modified-Since, comes before Range (RFC 9110
+        # §13.2.2): a match is 304 even for a range.
+        if_none_match = request.get("if-none-match")
+        if if_none_match is not None:
+            if if_none_match_matches(if_none_match, etag):
+                return Response(status_code=304, headers=headers)
+        elif if_modified_since_unchanged(
+            request.get("if-modified-since"), info.date, method, time.time()
+        ):
             return Response(status_code=304, headers=headers)
         range_header = request.get("range")
         if range_header is not None and not if_range_allows_partial(
