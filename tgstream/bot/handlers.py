@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pyrogram import Client, enums, filters
@@ -19,6 +20,7 @@ from pyrogram.types import (
 from .. import links
 from ..config import Settings
 from ..store.reply_marks import DONE, SKIP, ReplyMarks, copied, copied_id
+from ..telegram.metadata import file_name_of
 from ..telegram.outcomes import attempt
 from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Outcome, Situation, decide
 from .replies import HELP, REFUSED, STORE_FAILED, UNSUPPORTED, links_text
@@ -65,16 +67,30 @@ async def patiently(call: Callable[[], Awaitable[_T]], method: str = SEND_MESSAG
         await asyncio.sleep(decision.seconds)
 
 
-def media_facts(message: Message) -> tuple[str, int] | None:
-    """(file name, size) of the message's file, or None when it carries none."""
+@dataclass(frozen=True)
+class MediaFacts:
+    given_name: str | None
+    mime_type: str | None
+    size: int
+    photo: bool
+
+    def name_in_bin(self, bin_message_id: int) -> str:
+        """The file's name as its bin-channel message is named everywhere (metadata.py)."""
+        return file_name_of(bin_message_id, self.given_name, self.mime_type, photo=self.photo)
+
+
+def media_facts(message: Message) -> MediaFacts | None:
+    """What the bot says of the message's file, or None when it carries none."""
     for kind in _MEDIA:
         media = getattr(message, kind, None)
         if media is None:
             continue
-        if kind == "photo":
-            return f"photo-{message.id}.jpg", int(media.file_size or 0)
-        name = getattr(media, "file_name", None) or f"{kind}-{message.id}"
-        return str(name), int(media.file_size or 0)
+        return MediaFacts(
+            getattr(media, "file_name", None),
+            getattr(media, "mime_type", None),
+            int(media.file_size or 0),
+            photo=kind == "photo",
+        )
     return None
 
 
@@ -105,8 +121,10 @@ class BotHandlers:
 
     def links_for(self, message_id: int, file_name: str) -> tuple[str, str]:
         base = self.settings.public_url
+        # The Download button saves (attachment); the watch page plays.
         return (
-            links.public_url(base, links.download_path(message_id, file_name, self.secret)),
+            links.public_url(base, links.download_path(message_id, file_name, self.secret))
+            + "&download=1",
             links.public_url(base, links.watch_path(message_id, file_name, self.secret)),
         )
 
@@ -137,7 +155,6 @@ class BotHandlers:
         if facts is None:
             await patiently(lambda: message.reply_text(UNSUPPORTED))
             return
-        name, size = facts
         copy_id = copied_id(step)
         if copy_id is None:
             # Copy once: a retry after a flood wait must not post the file twice, so only
@@ -149,6 +166,7 @@ class BotHandlers:
                 return
             copy_id = copy.id
             await self.advance(message, copied(copy_id))
+        name, size = facts.name_in_bin(copy_id), facts.size
         download, watch = self.links_for(copy_id, name)
         await patiently(
             lambda: message.reply_text(
@@ -170,8 +188,7 @@ class BotHandlers:
         facts = media_facts(message)
         if facts is None or message.reply_markup is not None:
             return
-        name, _ = facts
-        download, watch = self.links_for(message.id, name)
+        download, watch = self.links_for(message.id, facts.name_in_bin(message.id))
         await patiently(
             lambda: message.edit_reply_markup(self.markup(download, watch)), EDIT_MESSAGE
         )

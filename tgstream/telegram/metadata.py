@@ -32,6 +32,57 @@ def clean_media_type(value: str | None) -> str:
     return base.lower()
 
 
+# The extension an unnamed file gets, for the types Telegram's apps send without a name
+# (voice notes, round videos, GIFs, forwarded media).  A fixed table rather than the
+# platform's mimetypes, whose answers differ between Python versions and machines: every
+# replica and the bot must name a file alike.
+_EXTENSIONS = {
+    "application/pdf": ".pdf",
+    "application/x-tgsticker": ".tgs",
+    "application/zip": ".zip",
+    "audio/aac": ".aac",
+    "audio/flac": ".flac",
+    "audio/mp4": ".m4a",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "audio/wav": ".wav",
+    "audio/x-flac": ".flac",
+    "audio/x-m4a": ".m4a",
+    "audio/x-wav": ".wav",
+    "image/gif": ".gif",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "text/plain": ".txt",
+    "video/3gpp": ".3gp",
+    "video/mp4": ".mp4",
+    "video/mpeg": ".mpg",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+}
+
+
+def file_name_of(
+    message_id: int, given: str | None, mime_type: str | None, *, photo: bool = False
+) -> str:
+    """The one name of the file in bin-channel message `message_id`, wherever it is shown:
+    the bot's reply, its links, the watch page and Content-Disposition.
+
+    The sender's own name when it has one (exact: pages escape it, headers encode it);
+    else a name from the bin-channel message id, never from the id of the user's message
+    it was copied from (the bot and the resolver both know the former), with the
+    extension of its type.  Telegram photos carry no name or type: they are JPEG.
+    """
+    if photo:
+        return f"photo-{message_id}.jpg"
+    if given:
+        return given
+    return f"file-{message_id}{_EXTENSIONS.get(clean_media_type(mime_type), '')}"
+
+
 def file_info_from_message(message_id: int, message: Any) -> FileInfo:
     media = getattr(message, "media", None)
     document = getattr(media, "document", None)
@@ -51,7 +102,7 @@ def file_info_from_message(message_id: int, message: Any) -> FileInfo:
             mime_type=clean_media_type(document.mime_type),
             # Names stay exact: Content-Disposition carries them percent-encoded (RFC 8187)
             # and pages escape them, so a CR/LF in a name reaches no header as such.
-            file_name=name or f"file-{message_id}",
+            file_name=file_name_of(message_id, name, document.mime_type),
             kind="document",
             thumb_size="",
             date=document.date,
@@ -69,7 +120,7 @@ def file_info_from_message(message_id: int, message: Any) -> FileInfo:
             dc=photo.dc_id,
             size=best.size,
             mime_type="image/jpeg",
-            file_name=f"photo-{message_id}.jpg",
+            file_name=file_name_of(message_id, None, None, photo=True),
             kind="photo",
             thumb_size=best.type,
             date=photo.date,
