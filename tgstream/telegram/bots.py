@@ -90,6 +90,13 @@ class BotClient:
         return f"{self.label}: {self.problem}"
 
     @property
+    def username(self) -> str | None:
+        """The bot's @username, known once it has signed in (Kurigram's get_me at start)."""
+        me = self.client.me if self.ready else None
+        name = getattr(me, "username", None)
+        return name if isinstance(name, str) and name else None
+
+    @property
     def session_file(self) -> Path:
         return self.session_dir / f"bot-{self.bot_id}.session"
 

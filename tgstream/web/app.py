@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Path, Query, Response
+from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,7 +16,7 @@ from .. import links
 from ..config import Settings
 from ..metrics import Metrics
 from ..telegram.bots import BotClient
-from . import download, watch
+from . import download, pages, watch
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .source import FileSource
@@ -116,7 +116,28 @@ def create_app(
     # Starlette's slash redirects build their target from the request's Host header, which
     # anyone can set: no route here needs them.
     app.router.redirect_slashes = False
-    install_error_handlers(app, services.metrics)
+    install_error_handlers(app, services.metrics, services.settings.frame_ancestors)
+
+    @app.get("/", response_model=None)
+    async def landing(request: Request) -> Response:
+        """Whether the service is up, and where its bot is: a page for a browser, else JSON."""
+        main = services.bots[0] if services.bots else None
+        username = main.username if main is not None else None
+        headers = {**pages.page_headers(services.settings.frame_ancestors), "Vary": "Accept"}
+        if pages.prefers_html(request.headers.get("accept")):
+            page = pages.landing_page(username, services.started)
+            return HTMLResponse(page, headers=headers)
+        return JSONResponse(
+            {
+                "ok": True,
+                "ready": services.started,
+                # The bot's name is known once it has signed in.
+                "status": "ready" if services.started else "starting",
+                "bot": username,
+                "bot_url": f"https://t.me/{username}" if username else None,
+            },
+            headers=headers,
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -152,13 +173,7 @@ def create_app(
         absolute = links.public_url(services.settings.public_url, path)
         return HTMLResponse(
             watch.render(resolved, path, absolute),
-            headers={
-                "Content-Security-Policy": "default-src 'self'; media-src 'self'; "
-                "img-src 'self'; style-src 'self'; script-src 'self'; "
-                f"frame-ancestors {services.settings.frame_ancestors}",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
+            headers=pages.page_headers(services.settings.frame_ancestors),
         )
 
     # Two registrations rather than one GET+HEAD route: each method gets its own operation id.

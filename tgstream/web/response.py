@@ -33,7 +33,7 @@ from .conditional import (
     last_modified_of,
 )
 from .deadline import FirstByteClock
-from .errors import json_error
+from .errors import error_response_for
 from .headers import content_disposition, file_security_headers, is_active_content
 from .source import FileSource
 
@@ -68,23 +68,22 @@ class TelegramFileResponse(Response):
         self.init_headers({})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Headers(scope=scope)
         if self.clock is None:
-            answer = await self._answer(scope["method"], request)
+            answer = await self._answer(scope)
         else:
             async with self.clock.guard():
-                answer = await self._answer(scope["method"], request)
+                answer = await self._answer(scope)
         self.status_code = answer.status_code
         answer.background = self.background
         await answer(scope, receive, send)
 
-    async def _answer(self, method: str, request: Headers) -> Response:
+    async def _answer(self, scope: Scope) -> Response:
         try:
-            return await self._answer_for(self.info, method, request)
+            return await self._answer_for(self.info, scope)
         except ShorterThanDeclared as shorter:
             # Found before any byte went out: the same answer for the file's real size.
             self.info = shorter.info
-            return await self._answer_for(shorter.info, method, request)
+            return await self._answer_for(shorter.info, scope)
 
     def _file_headers(self, info: FileInfo) -> dict[str, str]:
         """What every answer about the file carries, 304 and 416 included."""
@@ -99,7 +98,8 @@ class TelegramFileResponse(Response):
             ),
         }
 
-    async def _answer_for(self, info: FileInfo, method: str, request: Headers) -> Response:
+    async def _answer_for(self, info: FileInfo, scope: Scope) -> Response:
+        method, request = scope["method"], Headers(scope=scope)
         headers = self._file_headers(info)
         etag, last_modified = headers["ETag"], headers["Last-Modified"]
         # If-None-Match, or without it If-Modified-Since, comes before Range (RFC 9110
@@ -121,7 +121,8 @@ class TelegramFileResponse(Response):
             byte_range = parse_range(range_header, info.size)
         except RangeNotSatisfiable:
             headers["Content-Range"] = unsatisfied_range(info.size)
-            return json_error(416, "range not satisfiable", headers)
+            # An error like any other: JSON, or a page for a browser (errors.py).
+            return error_response_for(scope, 416, "range not satisfiable", headers)
         if byte_range is None:
             status, start, end = 200, 0, info.size - 1
         else:

@@ -20,7 +20,7 @@
   var media = document.querySelector("video, audio");
   if (media) {
     media.addEventListener("error", function () {
-      done2("This browser cannot play the file; use the download button.");
+      done2("This browser cannot play the file: download it, or open it in a player.");
     });
   }
   function done2(text) { if (hint) { hint.textContent = text; } }
