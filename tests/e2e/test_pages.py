@@ -23,6 +23,7 @@ from tgstream.web.pages import error_page
 
 # The emulator names its bots tgstream_test<n>_bot; the server learns it from get_me.
 BOT = "tgstream_test1_bot"
+USER = 53002
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -36,6 +37,18 @@ def test_browsers_get_pages_and_screenshots_show_them(
 ) -> None:
     server = new_server(server_factory, emulator, tmp_path, "pages")
     missing = server.link(2_000_000_000, "gone.mp4")  # signed, but no such message
+    watch_pages = {}
+    for count, (kind, name, mime) in enumerate(
+        (("video", "holiday clip.mp4", "video/mp4"), ("document", "backup.zip", "application/zip")),
+        start=1,
+    ):
+        httpx.post(
+            f"{emulator.url}/users/{USER}/documents",
+            files={"file": (name, os.urandom(40_000))},
+            data={"dc_id": "4", "kind": kind, "mime_type": mime},
+        ).raise_for_status()
+        reply = replies_to(emulator, USER, count)[-1]
+        watch_pages[f"watch-{kind}"] = next(u for u in reply["urls"] if "/watch/" in u)
     forged = missing.replace("sig=", "sig=x")
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -47,7 +60,8 @@ def test_browsers_get_pages_and_screenshots_show_them(
             page = browser.new_page(viewport={"width": 720, "height": 720})
             css: list[int] = []
             page.on("response", lambda r: css.append(r.status) if r.url.endswith(".css") else None)
-            for name, url in (("landing", server.url + "/"), ("404", missing), ("403", forged)):
+            visits = [("landing", server.url + "/"), ("404", missing), ("403", forged)]
+            for name, url in [*visits, *watch_pages.items()]:
                 response = page.goto(url)
                 assert response is not None
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
@@ -80,6 +94,12 @@ def test_browsers_get_pages_and_screenshots_show_them(
     assert status == 403 and "This link is not valid" in text
     status, text = seen["410"]
     assert status == 410 and "This link no longer works" in text
+    status, text = seen["watch-video"]
+    assert status == 200 and "holiday clip.mp4" in text
+    assert all(f"{player}" in text for player in ("VLC", "mpv", "MX Player", "IINA", "Download"))
+    status, text = seen["watch-document"]
+    assert status == 200 and "backup.zip" in text and "39.1 KiB" in text and "Download" in text
+    assert "VLC" not in text
     for name in seen:
         assert (shots / f"{name}.png").stat().st_size > 5_000
 
