@@ -67,7 +67,8 @@ WATCH_PATH = "/watch/{message_id}/{file_name:tgstream_name}"
 
 
 # Spelled out rather than a "model": the watch route's HTML response class would relabel a
-# model's content as text/html, while every error body is JSON.
+# model's content as text/html.  Every error body is JSON, or a page for a client that
+# prefers HTML (errors.py).
 _ERROR_BODY = {
     "application/json": {
         "schema": {
@@ -75,6 +76,29 @@ _ERROR_BODY = {
             "properties": {"error": {"type": "string"}},
             "required": ["error"],
         }
+    },
+    "text/html": {"schema": {"type": "string"}},
+}
+_LANDING: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The service is up; its bot's t.me link once the bot has signed in. "
+        "A page for a client that prefers HTML.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "ready": {"type": "boolean"},
+                        "status": {"type": "string", "enum": ["ready", "starting"]},
+                        "bot": {"type": ["string", "null"]},
+                        "bot_url": {"type": ["string", "null"]},
+                    },
+                    "required": ["ok", "ready", "status", "bot", "bot_url"],
+                }
+            },
+            "text/html": {"schema": {"type": "string"}},
+        },
     }
 }
 # What the link routes really answer besides success, so the served OpenAPI schema is one a
@@ -118,7 +142,7 @@ def create_app(
     app.router.redirect_slashes = False
     install_error_handlers(app, services.metrics, services.settings.frame_ancestors)
 
-    @app.get("/", response_model=None)
+    @app.get("/", response_model=None, response_class=Response, responses=_LANDING)
     async def landing(request: Request) -> Response:
         """Whether the service is up, and where its bot is: a page for a browser, else JSON."""
         main = services.bots[0] if services.bots else None
