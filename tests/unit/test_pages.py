@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from pyrogram import types
 from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from tests.support.memory_files import PIECE, MemoryFiles, file_info
 from tgstream import links
@@ -24,6 +25,7 @@ from tgstream.status import render as render_status
 from tgstream.telegram.errors import FileGone, TelegramUnavailable
 from tgstream.web import pages, watch
 from tgstream.web.app import create_app
+from tgstream.web.errors import error_response_for
 
 DATA = os.urandom(2 * PIECE + 3)
 CHROME = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
@@ -157,7 +159,9 @@ async def client(web: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield made
 
 
-def _same_but_body(page: httpx.Response, data: httpx.Response) -> None:
+def _same_but_body(
+    page: httpx.Response, data: httpx.Response, frame_ancestors: str = "https://embed.example.org"
+) -> None:
     """The page and the JSON answer differ in body and its type only."""
     assert page.status_code == data.status_code
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -168,7 +172,7 @@ def _same_but_body(page: httpx.Response, data: httpx.Response) -> None:
     }
     assert page.headers["vary"] == "Accept"
     csp = page.headers["content-security-policy"]
-    assert "frame-ancestors https://embed.example.org" in csp and "script-src 'self'" in csp
+    assert f"frame-ancestors {frame_ancestors}" in csp and "script-src 'self'" in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.text.startswith("<!doctype html>") and "/static/watch.css" in page.text
     assert set(data.json()) == {"error"}
@@ -328,3 +332,21 @@ async def test_watch_page_for_audio_image_and_other_files(
     assert "10 B" in other and ">Download</a>" in other
     assert "<script>alert" not in other and "&lt;script&gt;alert(&quot;x&quot;)" in other
     assert other.count("<script") == 1  # the page's own watch.js only
+
+
+async def test_answers_made_outside_the_handlers_negotiate_too() -> None:
+    """A middleware or an ASGI response (the limits part's 429, say) answers through
+    error_response_for(scope, ...): the same two forms."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        answer = error_response_for(scope, 429, "slow down", {"Retry-After": "3", "vary": "X"})
+        await answer(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tgstream") as bare:
+        page = await bare.get("/anything", headers={"Accept": SAFARI})
+        data = await bare.get("/anything")
+    _same_but_body(page, data, frame_ancestors="'self'")  # no app state: the default
+    assert page.status_code == 429 and "Too many requests" in page.text
+    assert "Try again in 3 seconds." in page.text and data.json() == {"error": "slow down"}
+    assert page.headers.get_list("vary") == ["Accept"]

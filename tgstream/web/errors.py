@@ -49,11 +49,12 @@ def error_response(
 ) -> Response:
     """The answer to a failure: `status` with `headers`, its body JSON, or HTML when
     `accept` (the request's Accept) prefers it."""
-    common = {k: v for k, v in (headers or {}).items() if k.lower() not in _FILE_ONLY}
-    # The page's own policy, not a file's sandbox: the page loads its stylesheet.
-    common = {k: v for k, v in common.items() if k.lower() != "content-security-policy"}
-    common.update(page_headers(frame_ancestors))
-    common["Vary"] = "Accept"
+    ours = {**page_headers(frame_ancestors), "Vary": "Accept"}
+    # Ours replace the caller's of the same name: the page's own policy, say, not a file's
+    # sandbox (the page loads its stylesheet).
+    replaced = {k.lower() for k in ours} | set(_FILE_ONLY)
+    common = {k: v for k, v in (headers or {}).items() if k.lower() not in replaced}
+    common.update(ours)
     if prefers_html(accept):
         retry_after = next((v for k, v in common.items() if k.lower() == "retry-after"), None)
         page = error_page(status, message, retry_after)
