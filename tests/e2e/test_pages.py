@@ -1,7 +1,7 @@
 """Pages for people against a running server and the emulator: error pages and the landing
 page as a browser sees them (headless Chromium, screenshots looked at), JSON for curl-like
 clients, and one file name across the bot's reply, its links, the watch page and the
-download, for a photo and a document."""
+download, for a photo and a document (whose downloads also revalidate by date: 304)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.e2e.conftest import new_server
 from tests.e2e.test_bot_flow import replies_to
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.support.processes import EmulatorProcess, ServerProcess
 from tgstream.web.pages import error_page
 
@@ -50,8 +50,9 @@ def test_browsers_get_pages_and_screenshots_show_them(
         reply = replies_to(emulator, USER, count)[-1]
         watch_pages[f"watch-{kind}"] = next(u for u in reply["urls"] if "/watch/" in u)
     forged = missing.replace("sig=", "sig=x")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    # Kept after the run, beside the watch page's own screenshot (test_browser.py).
+    shots = ARTIFACTS / "pages"
+    shots.mkdir(parents=True, exist_ok=True)
     print(f"screenshots in {shots}")
     seen: dict[str, tuple[int, str]] = {}
     with sync_playwright() as pw:
@@ -181,6 +182,12 @@ def test_one_name_across_bot_link_page_and_download(
         assert hashlib.sha256(saved.content).digest() == hashlib.sha256(data).digest()
         disposition = saved.headers["content-disposition"]
         assert disposition.startswith("attachment;") and _filename_star(disposition) == name
+        # Revalidated by date: 304, nothing sent again (RFC 9110 §13.1.3).
+        since = {"If-Modified-Since": saved.headers["last-modified"]}
+        for method in ("GET", "HEAD"):
+            again = httpx.request(method, download, headers=since)
+            assert again.status_code == 304 and again.content == b"", method
+            assert again.headers["etag"] == saved.headers["etag"]
         # The page's player source plays inline, same name.
         src = re.search(r'(?:src|href)="(/dl/[^"]+?)"', page.text)
         assert src and _name_in(src[1].replace("&amp;", "&")) == name
