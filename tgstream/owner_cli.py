@@ -76,11 +76,11 @@ def _asked_name(settings: Settings, message_id: int) -> str:
         reason = why.get(exc.code, f"the server answered {exc.code}")
         raise NameUnknown(f"message {message_id}: {reason}") from None
     except (TimeoutError, urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+        cause = getattr(exc, "reason", None) or exc
         raise NameUnknown(
             f"message {message_id} is not in the state yet, and finding its file name needs "
             f"Telegram through the running server, which is not reachable at "
-            f"{local_url(settings)} ({reason})"
+            f"{local_url(settings)} ({cause})"
         ) from None
     if name is None:
         raise NameUnknown(f"message {message_id}: the server named no file")
