@@ -167,7 +167,15 @@ class Services:
         with contextlib.suppress(SharedStateDown):
             await self.flood.load()
 
-        attach(self.bots[0].client, self.settings, self.marks, self.leadership.fence)
+        attach(
+            self.bots[0].client,
+            self.settings,
+            self.marks,
+            self.leadership.fence,
+            self.store,
+            self.revocations,
+            self.metrics,
+        )
         turn = asyncio.Lock()
         for bot in self.bots:
             task = asyncio.create_task(keep_signing_in(bot, self.flood, turn, self._refused))
