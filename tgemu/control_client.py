@@ -172,11 +172,16 @@ class ControlClient:
         path = f"/users/{user_id}/documents"
         return cast(SentDocument, self.post_file(path, data, dc, name, **form))
 
-    def send_text(self, user_id: int, text: str, bot_id: int | None = None) -> SentText:
-        """A user sends a bot a text message (a leading /command is marked as one)."""
+    def send_text(
+        self, user_id: int, text: str, bot_id: int | None = None, reply_to: int | None = None
+    ) -> SentText:
+        """A user sends a bot a text message (a leading /command is marked as one), in reply
+        to message `reply_to` of their chat (an id from send_* or messages_to) if given."""
         body: dict[str, object] = {"text": text}
         if bot_id is not None:
             body["bot_id"] = bot_id
+        if reply_to is not None:
+            body["reply_to"] = reply_to
         return cast(SentText, self.request("POST", f"/users/{user_id}/messages", json=body))
 
     def messages_to(self, user_id: int) -> list[UserMessage]:

@@ -1,4 +1,4 @@
-"""Command line: `tgstream serve | emulator | link | demo | bench`.
+"""Command line: `tgstream serve | link | revoke | unrevoke | state | emulator | demo | bench`.
 
 The emulator, the demo and the bench are wired here only, imported inside their commands:
 product code under tgstream/ never imports tgemu or tgbench.  A production install has
@@ -46,23 +46,95 @@ def _serve(argv: list[str]) -> int:
 
 
 def _link(argv: list[str]) -> int:
+    import argparse
+    import asyncio
+    import time
+
     from . import links
     from .config import ConfigError, load_settings
+    from .owner_cli import NameUnknown, file_name
 
-    if len(argv) != 1 or not argv[0].isdigit() or int(argv[0]) < 1:
-        print("usage: tgstream link MESSAGE_ID", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="tgstream link",
+        description="Print the signed download and watch links of a bin-channel message.",
+    )
+    parser.add_argument("message_id", type=_message_id, metavar="MESSAGE_ID")
+    parser.add_argument(
+        "--expires-in",
+        type=_lifetime,
+        metavar="SECONDS",
+        help="the links answer 410 Gone after this long (seconds, or 90m, 24h, 7d)",
+    )
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"tgstream: {exc}", file=sys.stderr)
         return 2
-    message_id = int(argv[0])
+    message_id: int = args.message_id
     secret = settings.secret.get_secret_value()
-    name = f"file-{message_id}"
-    print(links.public_url(settings.public_url, links.download_path(message_id, name, secret)))
-    print(links.public_url(settings.public_url, links.watch_path(message_id, name, secret)))
+    try:
+        name = asyncio.run(file_name(settings, message_id))
+    except NameUnknown as exc:
+        print(f"tgstream link: {exc}", file=sys.stderr)
+        return 1
+    expires = None if args.expires_in is None else int(time.time()) + args.expires_in
+    for path in (links.download_path, links.watch_path):
+        print(links.public_url(settings.public_url, path(message_id, name, secret, expires)))
     return 0
+
+
+def _message_id(text: str) -> int:
+    import argparse
+
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"not a message id: {text!r}")
+    return int(text)
+
+
+def _lifetime(text: str) -> int:
+    import argparse
+
+    from .links import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _revoke(argv: list[str], revoked: bool = True) -> int:
+    import argparse
+    import asyncio
+
+    from .config import ConfigError, load_settings
+    from .owner_cli import set_revoked
+
+    command = "revoke" if revoked else "unrevoke"
+    parser = argparse.ArgumentParser(
+        prog=f"tgstream {command}",
+        description="Every link of the message answers 410 Gone from now on (all replicas "
+        "within seconds)."
+        if revoked
+        else "The message's links work again (those not past their own end).",
+    )
+    parser.add_argument("message_id", type=_message_id, metavar="MESSAGE_ID")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"tgstream: {exc}", file=sys.stderr)
+        return 2
+    problem = asyncio.run(set_revoked(settings, args.message_id, revoked))
+    if problem:
+        print(f"tgstream {command}: {problem}", file=sys.stderr)
+        return 1
+    print(f"message {args.message_id}: links {'revoked' if revoked else 'restored'}")
+    return 0
+
+
+def _unrevoke(argv: list[str]) -> int:
+    return _revoke(argv, revoked=False)
 
 
 def _state(argv: list[str]) -> int:
@@ -117,7 +189,9 @@ def _bench(argv: list[str]) -> int:
 
 COMMANDS = {
     "serve": (_serve, "serve bin-channel files over HTTP (settings from env / .env)"),
-    "link": (_link, "print the signed download and watch links of a bin-channel message"),
+    "link": (_link, "print a bin-channel message's signed links [--expires-in SECONDS]"),
+    "revoke": (_revoke, "make every link of a bin-channel message answer 410 Gone"),
+    "unrevoke": (_unrevoke, "undo `revoke`: the message's links work again"),
     "state": (_state, "state migrate --to redis://…: copy SESSION_DIR's state into Redis"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
     "demo": (_demo, "emulator + server + a sample video, links printed; no credentials"),

@@ -31,6 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .links import parse_duration
 from .telegram.network import DcAddresses, parse_dc_addresses, read_rsa_public_key
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -169,6 +170,12 @@ class Settings(BaseSettings):
 
     allowed_users: Annotated[frozenset[int], NoDecode] = frozenset()
     """Telegram user ids allowed to use the bot; empty means everyone."""
+    owners: Annotated[frozenset[int], NoDecode] = frozenset()
+    """Telegram user ids who run the bot: always allowed, and the only ones who may /revoke,
+    /ban, /unban and read /users and /stats.  Empty: nobody has those commands."""
+    link_ttl: Annotated[int | None, NoDecode] = None
+    """Lifetime in seconds of the links the bot answers a file with (a duration: 3600, 90m,
+    24h, 7d); None means they never end."""
 
     # Pointing the client at other DCs, e.g. the tgemu emulator.
     tg_dc_addresses: Annotated[DcAddresses, NoDecode] = Field(default_factory=dict)
@@ -311,7 +318,16 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("allowed_users", mode="before")
+    @field_validator("link_ttl", mode="before")
+    @classmethod
+    def _link_ttl(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_duration(value) if value.strip() else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return parse_duration(str(value))
+        return value
+
+    @field_validator("allowed_users", "owners", mode="before")
     @classmethod
     def _split_user_ids(cls, value: object) -> object:
         if not isinstance(value, str):

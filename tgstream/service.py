@@ -19,6 +19,7 @@ from .store.lease_redis import FencedSessions, RedisLease
 from .store.lease_rules import Timing
 from .store.redis_store import PREFIX, RedisStore
 from .store.reply_marks import MemoryMarks, RedisMarks, ReplyMarks
+from .store.revocations import Revocations
 from .streaming.cache import PartCache
 from .streaming.pipeline import LiveTasks
 from .streaming.source import FileStreams, StreamSettings
@@ -55,6 +56,8 @@ class Services:
     # that make each answer happen once.
     leadership: Leadership
     marks: ReplyMarks
+    # Which messages' links were revoked, read through the store (checked on every link).
+    revocations: Revocations
     started: bool = False
     sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
@@ -148,6 +151,7 @@ class Services:
             pipeline_tasks=tasks,
             leadership=leadership,
             marks=marks,
+            revocations=Revocations(store),
         )
         live = LiveCollector(cache, dcmap, flood, resolver, workers, store, services.pipeline_tasks)
         metrics.registry.register(live)
@@ -163,7 +167,15 @@ class Services:
         with contextlib.suppress(SharedStateDown):
             await self.flood.load()
 
-        attach(self.bots[0].client, self.settings, self.marks, self.leadership.fence)
+        attach(
+            self.bots[0].client,
+            self.settings,
+            self.marks,
+            self.leadership.fence,
+            self.store,
+            self.revocations,
+            self.metrics,
+        )
         turn = asyncio.Lock()
         for bot in self.bots:
             task = asyncio.create_task(keep_signing_in(bot, self.flood, turn, self._refused))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,8 +19,8 @@ from playwright.sync_api import sync_playwright
 from tests.e2e.conftest import new_server
 from tests.e2e.test_bot_flow import replies_to
 from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.support.processes import EmulatorProcess, ServerProcess
-from tgstream.web.pages import error_page
+from tests.support.processes import SECRET, EmulatorProcess, ServerProcess
+from tgstream import links
 
 # The emulator names its bots tgstream_test<n>_bot; the server learns it from get_me.
 BOT = "tgstream_test1_bot"
@@ -50,6 +51,8 @@ def test_browsers_get_pages_and_screenshots_show_them(
         reply = replies_to(emulator, USER, count)[-1]
         watch_pages[f"watch-{kind}"] = next(u for u in reply["urls"] if "/watch/" in u)
     forged = missing.replace("sig=", "sig=x")
+    # A link that ended a minute ago (the owner's expiring links): 410 Gone.
+    expired = server.url + links.watch_path(1, "old.mp4", SECRET, int(time.time()) - 60)
     # Kept after the run, beside the watch page's own screenshot (test_browser.py).
     shots = ARTIFACTS / "pages"
     shots.mkdir(parents=True, exist_ok=True)
@@ -61,27 +64,17 @@ def test_browsers_get_pages_and_screenshots_show_them(
             page = browser.new_page(viewport={"width": 720, "height": 720})
             css: list[int] = []
             page.on("response", lambda r: css.append(r.status) if r.url.endswith(".css") else None)
-            visits = [("landing", server.url + "/"), ("404", missing), ("403", forged)]
+            visits = [
+                ("landing", server.url + "/"),
+                ("404", missing),
+                ("403", forged),
+                ("410", expired),
+            ]
             for name, url in [*visits, *watch_pages.items()]:
                 response = page.goto(url)
                 assert response is not None
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
                 seen[name] = (response.status, _text(page))
-            # A 410 as the owner's expiring links will raise it (rendered by the same
-            # function), served at the server's origin so its stylesheet loads as it will.
-            gone = f"{server.url}/gone-link"
-            page.route(
-                gone,
-                lambda route: route.fulfill(
-                    status=410,
-                    body=error_page(410, "link expired"),
-                    content_type="text/html; charset=utf-8",
-                ),
-            )
-            response = page.goto(gone)
-            assert response is not None
-            page.screenshot(path=str(shots / "410.png"), full_page=True)
-            seen["410"] = (response.status, _text(page))
         finally:
             browser.close()
 
@@ -94,7 +87,7 @@ def test_browsers_get_pages_and_screenshots_show_them(
     status, text = seen["403"]
     assert status == 403 and "This link is not valid" in text
     status, text = seen["410"]
-    assert status == 410 and "This link no longer works" in text
+    assert status == 410 and "This link no longer works" in text and "410 Gone" in text
     status, text = seen["watch-video"]
     assert status == 200 and "holiday clip.mp4" in text
     assert all(f"{player}" in text for player in ("VLC", "mpv", "MX Player", "IINA", "Download"))

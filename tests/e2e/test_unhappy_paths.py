@@ -339,6 +339,9 @@ def test_a_deleted_message_stops_streaming_within_the_recheck_time(
     deleted_at = time.monotonic()
     if restart:
         server.start()
+        # The bound is on tgstream noticing, not on how long a restart takes on a busy
+        # machine (11 s beside four other test processes and two CPU hogs).
+        deleted_at = time.monotonic()
     took = until(lambda: get(link).status_code == 404, recheck + 10)
     assert time.monotonic() - deleted_at <= recheck + 5, took
     response = get(link)

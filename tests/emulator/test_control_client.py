@@ -91,8 +91,11 @@ def test_faults(control: ControlClient) -> None:
             "dc": None,
             "count": 1,
             "user_id": 42,
+            "delay": 0,
         }
     ]
+    held = control.rpc_error("messages.sendMedia", -503, "Timeout", delay=2.5)["rpc_errors"]
+    assert held[-1]["delay"] == 2.5 and held[-1]["code"] == -503
     rotations = control.faults()["file_reference_rotations"]
     assert control.rotate_file_references()["file_reference_rotations"] == rotations + 1
     control.revoke_authorizations(1, 3)

@@ -238,3 +238,63 @@ async def test_a_write_kept_through_an_outage_never_undoes_a_newer_one(tmp_path:
         await first.close()
         await second.close()
         redis.stop()
+
+
+async def test_revoked_banned_and_copies_survive_a_reopen(opener: Opener) -> None:
+    store = opener()
+    assert not await store.is_revoked(5) and await store.revoked_ids() == []
+    assert not await store.is_banned(77) and await store.banned_users() == []
+    assert await store.copy_of(77, 3) is None
+    await store.set_revoked(5, True)
+    await store.set_revoked(5, True)  # idempotent
+    await store.set_revoked(9, True)
+    await store.set_banned(77, True)
+    await store.save_copy(77, 3, 12)
+    await store.save_copy(78, 3, 13)  # message ids are per chat
+    store = await reopened(opener, store)
+    try:
+        assert await store.is_revoked(5) and await store.is_revoked(9)
+        assert not await store.is_revoked(6)
+        assert await store.revoked_ids() == [5, 9]
+        assert await store.is_banned(77) and await store.banned_users() == [77]
+        assert (await store.copy_of(77, 3), await store.copy_of(78, 3)) == (12, 13)
+        await store.set_revoked(5, False)
+        await store.set_banned(77, False)
+        await store.set_banned(78, False)  # never banned: nothing to undo
+        assert await store.revoked_ids() == [9] and await store.banned_users() == []
+    finally:
+        await store.close()
+
+
+async def test_a_revoke_by_another_process_is_seen_at_once(opener: Opener) -> None:
+    # `tgstream revoke` (or another replica) writes while the server has its own store open.
+    server, cli = opener(), opener()
+    try:
+        assert not await server.is_revoked(4)
+        await cli.set_revoked(4, True)
+        assert await server.is_revoked(4)
+        await cli.set_revoked(4, False)
+        assert not await server.is_revoked(4)
+    finally:
+        await cli.close()
+        await server.close()
+
+
+async def test_migrate_copies_the_owners_records(redis_url: str, tmp_path: Path) -> None:
+    from tgstream.store.migrate import migrate_session_dir
+
+    source = SqliteStore(tmp_path)
+    await source.set_revoked(11, True)
+    await source.set_banned(4242, True)
+    await source.save_copy(4242, 8, 21)
+    source.close_now()
+    done = await migrate_session_dir(tmp_path, redis_url)
+    assert (done.revoked, done.banned, done.copies) == (1, 1, 1)
+    assert "1 revoked messages, 1 banned users, 1 file copies" in str(done)
+    target = RedisStore(redis_url)
+    try:
+        assert await target.revoked_ids() == [11]
+        assert await target.banned_users() == [4242]
+        assert await target.copy_of(4242, 8) == 21
+    finally:
+        await target.close()

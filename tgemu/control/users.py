@@ -25,6 +25,8 @@ _COMMAND = re.compile(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?")
 class TextMessage(BaseModel):
     text: str = Field(min_length=1, max_length=4096)
     bot_id: int | None = None
+    # The id (in the bot's chat with this user) of the message this one replies to.
+    reply_to: int | None = Field(default=None, ge=1)
 
 
 def _bot(emu: Emulator, bot_id: int | None) -> User:
@@ -52,8 +54,14 @@ def _private_message(
     text: str,
     file: StoredFile | None,
     entities: bytes | None,
+    reply_to: int | None = None,
 ) -> int:
     messaging = emu.world.messaging
+    if reply_to is not None:
+        # Telegram lets a message reply only to one in the same chat.
+        replied = messaging.get(user_box(bot.id), reply_to)
+        if replied is None or replied.peer != f"u:{user.id}":
+            raise ControlError(400, f"no message {reply_to} in this user's chat with the bot")
     msg = messaging.add(
         user_box(bot.id),
         f"u:{user.id}",
@@ -62,6 +70,7 @@ def _private_message(
         text=text,
         file=file,
         entities=entities,
+        reply_to=reply_to,
     )
     messaging.new_message(msg)
     return msg.id
@@ -101,7 +110,7 @@ def user_sends_text(emu: EmulatorDep, user_id: int, body: TextMessage) -> dict[s
     command = _COMMAND.match(body.text)
     if command:
         entities = tl.write([types.MessageEntityBotCommand(offset=0, length=len(command.group(0)))])
-    message_id = _private_message(emu, user, bot, body.text, None, entities)
+    message_id = _private_message(emu, user, bot, body.text, None, entities, body.reply_to)
     return {"message_id": message_id, "bot_id": bot.id}
 
 

@@ -213,6 +213,10 @@ def collect(ctx: CallContext, box: str, ids: list[Any]) -> tuple[list[StoredMess
     views: list[Any] = []
     for wanted in ids:
         message_id = getattr(wanted, "id", None)
+        if isinstance(wanted, types.InputMessageReplyTo) and isinstance(message_id, int):
+            # Not that message: the one it replies to (what clients fetch a reply's parent by).
+            replying = messaging.get(box, message_id)
+            message_id = replying.reply_to if replying is not None else None
         msg = messaging.get(box, message_id) if isinstance(message_id, int) else None
         if msg is None:
             views.append(types.MessageEmpty(id=message_id or 0))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pyrogram import Client, enums, filters
@@ -19,16 +19,29 @@ from pyrogram.types import (
 
 from .. import links
 from ..config import Settings
+from ..metrics import Metrics
+from ..store import SharedStateDown, StateStore
 from ..store.reply_marks import DONE, SKIP, ReplyMarks, copied, copied_id
-from ..telegram.metadata import file_name_of
+from ..store.revocations import Revocations
 from ..telegram.outcomes import attempt
 from ..telegram.policy import SEND_MEDIA, SEND_MESSAGE, Action, Outcome, Situation, decide
-from .replies import HELP, REFUSED, STORE_FAILED, UNSUPPORTED, links_text
+from .commands import Commands
+from .media import media_facts
+from .replies import (
+    BANNED,
+    HELP,
+    OWNER_HELP,
+    OWNERS_ONLY,
+    REFUSED,
+    STATE_DOWN,
+    STORE_FAILED,
+    UNSUPPORTED,
+    links_text_ending,
+)
 
 log = logging.getLogger("tgstream.bot")
 
 _T = TypeVar("_T")
-_MEDIA = ("document", "video", "audio", "voice", "animation", "photo")
 EDIT_MESSAGE = "messages.editMessage"
 # A reply is background work nobody's HTTP request waits on: the bot waits out flood waits
 # up to this long (a user gets a late answer rather than none), longer ones drop it.
@@ -67,45 +80,26 @@ async def patiently(call: Callable[[], Awaitable[_T]], method: str = SEND_MESSAG
         await asyncio.sleep(decision.seconds)
 
 
-@dataclass(frozen=True)
-class MediaFacts:
-    given_name: str | None
-    mime_type: str | None
-    size: int
-    photo: bool
-
-    def name_in_bin(self, bin_message_id: int) -> str:
-        """The file's name as its bin-channel message is named everywhere (metadata.py)."""
-        return file_name_of(bin_message_id, self.given_name, self.mime_type, photo=self.photo)
-
-
-def media_facts(message: Message) -> MediaFacts | None:
-    """What the bot says of the message's file, or None when it carries none."""
-    for kind in _MEDIA:
-        media = getattr(message, kind, None)
-        if media is None:
-            continue
-        return MediaFacts(
-            getattr(media, "file_name", None),
-            getattr(media, "mime_type", None),
-            int(media.file_size or 0),
-            photo=kind == "photo",
-        )
-    return None
-
-
 class BotHandlers:
     """Each message is answered once: its mark is claimed before anything is sent, and each
     step recorded (reply_marks.py), so an update replayed by a take-over, or by Kurigram's
     own gap recovery, is not answered again and a file is not copied twice."""
 
     def __init__(
-        self, settings: Settings, marks: ReplyMarks, fence: Callable[[], int | None]
+        self,
+        settings: Settings,
+        marks: ReplyMarks,
+        fence: Callable[[], int | None],
+        store: StateStore,
+        revocations: Revocations,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
         self.secret = settings.secret.get_secret_value()
         self.marks = marks
         self.fence = fence
+        self.store = store
+        self.commands = Commands(settings, store, revocations, metrics, media_facts)
 
     async def claim(self, message: Message) -> str:
         fence = self.fence()
@@ -119,13 +113,15 @@ class BotHandlers:
             log.warning("lease lost while answering", extra={"message_id": message.id})
             raise FencedOff
 
-    def links_for(self, message_id: int, file_name: str) -> tuple[str, str]:
+    def links_for(
+        self, message_id: int, file_name: str, expires: int | None = None
+    ) -> tuple[str, str]:
         base = self.settings.public_url
         # The Download button saves (attachment); the watch page plays.
         return (
-            links.public_url(base, links.download_path(message_id, file_name, self.secret))
+            links.public_url(base, links.download_path(message_id, file_name, self.secret, expires))
             + "&download=1",
-            links.public_url(base, links.watch_path(message_id, file_name, self.secret)),
+            links.public_url(base, links.watch_path(message_id, file_name, self.secret, expires)),
         )
 
     def markup(self, download: str, watch: str) -> InlineKeyboardMarkup:
@@ -138,18 +134,40 @@ class BotHandlers:
             ]
         )
 
-    def allowed(self, message: Message) -> bool:
+    def is_owner(self, message: Message) -> bool:
+        return message.from_user is not None and message.from_user.id in self.settings.owners
+
+    async def refusal(self, message: Message) -> str | None:
+        """Why this sender is refused (the text to answer), or None: owners always pass,
+        banned users never, the rest by ALLOWED_USERS."""
+        if self.is_owner(message):
+            return None
+        user = message.from_user
+        if user is None:
+            return REFUSED
+        try:
+            if await self.store.is_banned(user.id):
+                return BANNED
+        except SharedStateDown:
+            # A leader cut off from its state stops leading within the lease anyway; an
+            # answer meanwhile beats none.
+            log.warning("ban list unreadable, answering", extra={"user_id": user.id})
         users = self.settings.allowed_users
-        return not users or (message.from_user is not None and message.from_user.id in users)
+        return None if not users or user.id in users else REFUSED
+
+    async def reply(self, message: Message, text: str) -> None:
+        await patiently(lambda: message.reply_text(text))
 
     async def on_start(self, client: Client, message: Message, step: str) -> None:
         # A stranger told "send me a file" would only be refused on the next message.
-        text = HELP if self.allowed(message) else REFUSED
-        await patiently(lambda: message.reply_text(text))
+        refused = await self.refusal(message)
+        text = refused or (HELP + OWNER_HELP if self.is_owner(message) else HELP)
+        await self.reply(message, text)
 
     async def on_private_file(self, client: Client, message: Message, step: str) -> None:
-        if not self.allowed(message):
-            await patiently(lambda: message.reply_text(REFUSED))
+        refused = await self.refusal(message)
+        if refused is not None:
+            await self.reply(message, refused)  # and nothing is copied
             return
         facts = media_facts(message)
         if facts is None:
@@ -166,11 +184,15 @@ class BotHandlers:
                 return
             copy_id = copy.id
             await self.advance(message, copied(copy_id))
+            # So that /link and /revoke in reply to this file find its copy.
+            await self.store.save_copy(message.chat.id, message.id, copy_id)
         name, size = facts.name_in_bin(copy_id), facts.size
-        download, watch = self.links_for(copy_id, name)
+        ttl = self.settings.link_ttl
+        expires = None if ttl is None else int(time.time()) + ttl
+        download, watch = self.links_for(copy_id, name, expires)
         await patiently(
             lambda: message.reply_text(
-                links_text(name, size, download, watch),
+                links_text_ending(name, size, download, watch, expires),
                 parse_mode=enums.ParseMode.HTML,
                 reply_markup=self.markup(download, watch),
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -179,10 +201,49 @@ class BotHandlers:
         log.info("file stored", extra={"message_id": copy_id, "size": size})
 
     async def on_other_private(self, client: Client, message: Message, step: str) -> None:
-        if not self.allowed(message):
-            await patiently(lambda: message.reply_text(REFUSED))
+        refused = await self.refusal(message)
+        await self.reply(message, refused or UNSUPPORTED)
+
+    async def on_link(self, client: Client, message: Message, step: str) -> None:
+        refused = await self.refusal(message)
+        if refused is not None:
+            await self.reply(message, refused)
             return
-        await patiently(lambda: message.reply_text(UNSUPPORTED))
+        await self.commands.on_link(
+            client,
+            message,
+            lambda text: self.reply(message, text),
+            lambda text: patiently(
+                lambda: message.reply_text(
+                    text,
+                    parse_mode=enums.ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            ),
+        )
+
+    def for_owners(self, command: OwnerCommand) -> Step:
+        """The owner command, or a polite refusal for anyone else."""
+
+        async def run(client: Client, message: Message, step: str) -> None:
+            if not self.is_owner(message):
+                refused = await self.refusal(message)
+                await self.reply(message, refused or OWNERS_ONLY)
+                return
+            await command(client, message, lambda text: self.reply(message, text))
+
+        return run
+
+    def owner_commands(self) -> dict[str, OwnerCommand]:
+        c = self.commands
+        return {
+            "revoke": lambda cl, m, r: c.on_revoke(cl, m, r, revoked=True),
+            "unrevoke": lambda cl, m, r: c.on_revoke(cl, m, r, revoked=False),
+            "ban": lambda cl, m, r: c.on_ban(m, r, banned=True),
+            "unban": lambda cl, m, r: c.on_ban(m, r, banned=False),
+            "users": lambda cl, m, r: c.on_users(r),
+            "stats": lambda cl, m, r: c.on_stats(r),
+        }
 
     async def on_channel_post(self, client: Client, message: Message, step: str) -> None:
         facts = media_facts(message)
@@ -196,8 +257,15 @@ class BotHandlers:
     def register(self, client: Client) -> None:
         media = filters.document | filters.video | filters.audio | filters.voice
         media = media | filters.animation | filters.photo
-        commands = filters.command(["start", "help"])
-        client.on_message(filters.private & commands)(self.once(self.on_start))
+        start = filters.command(["start", "help"])
+        client.on_message(filters.private & start)(self.once(self.on_start))
+        link = filters.command("link")
+        client.on_message(filters.private & link)(self.once(self.on_link))
+        owned = self.owner_commands()
+        for name, command in owned.items():
+            handler = self.once(self.for_owners(command))
+            client.on_message(filters.private & filters.command(name))(handler)
+        commands = filters.command(["start", "help", "link", *owned])
         client.on_message(filters.private & media)(self.once(self.on_private_file))
         client.on_message(filters.private & ~media & ~commands)(self.once(self.on_other_private))
         client.on_message(filters.channel & filters.chat(self.settings.bin_channel) & media)(
@@ -215,7 +283,11 @@ class BotHandlers:
                 if step == SKIP:
                     log.info("already answered", extra={"message_id": message.id})
                     return
-                await handler(client, message, step)
+                try:
+                    await handler(client, message, step)
+                except SharedStateDown as exc:
+                    log.warning("state unreadable while answering", extra={"error": str(exc)})
+                    await self.reply(message, STATE_DOWN)
                 await self.advance(message, DONE)
 
         return run
@@ -223,6 +295,7 @@ class BotHandlers:
 
 Handler = Callable[[Client, Message], Awaitable[None]]
 Step = Callable[[Client, Message, str], Awaitable[None]]
+OwnerCommand = Callable[[Client, Message, Callable[[str], Awaitable[object]]], Awaitable[None]]
 
 
 def attach(
@@ -230,7 +303,10 @@ def attach(
     settings: Settings,
     marks: ReplyMarks,
     fence: Callable[[], int | None],
+    store: StateStore,
+    revocations: Revocations,
+    metrics: Metrics,
 ) -> Any:
-    handlers = BotHandlers(settings, marks, fence)
+    handlers = BotHandlers(settings, marks, fence, store, revocations, metrics)
     handlers.register(client)
     return handlers

@@ -27,11 +27,16 @@ class Migrated:
     files: int = 0
     flood_deadlines: int = 0
     bot_sessions: int = 0
+    revoked: int = 0
+    banned: int = 0
+    copies: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.bot_sessions} bot sessions, {self.auth_keys} auth keys, {self.files} files, "
-            f"{self.dc_map} DC map entries, {self.flood_deadlines} flood deadlines"
+            f"{self.dc_map} DC map entries, {self.flood_deadlines} flood deadlines, "
+            f"{self.revoked} revoked messages, {self.banned} banned users, "
+            f"{self.copies} file copies"
         )
 
 
@@ -104,6 +109,15 @@ async def migrate_session_dir(session_dir: Path, url: str) -> Migrated:
         for bot_id, method, until in await source.flood_deadlines():
             await target.save_flood_deadline(bot_id, method, until)
             done.flood_deadlines += 1
+        for message_id in await source.revoked_ids():
+            await target.set_revoked(message_id, True)
+            done.revoked += 1
+        for user_id in await source.banned_users():
+            await target.set_banned(user_id, True)
+            done.banned += 1
+        for chat_id, message_id, copy_id in source.all_copies():
+            await target.save_copy(chat_id, message_id, copy_id)
+            done.copies += 1
         if target.pending:
             raise MigrationRefused(f"{target.describe()}: writes failed; run it again")
         return done

@@ -19,6 +19,9 @@ Keys, all under `tgstream:`:
   file:{message}        string  the resolved file and when Telegram last confirmed it
   missing:{message}     string  with a TTL: Telegram said the message is not there
   flood:{bot}:{method}  string  the wall-clock deadline, expiring with it
+  revoked               set   bin-channel message ids whose links answer 410
+  banned                set   user ids the bot refuses
+  copies                hash  "{chat}:{message}" -> the bin-channel copy of a user's file
   written               hash  key (or key/field) -> when its last write was made, in ms
                         (none for missing:…, which only ever says "missing" until it ends)
 """
@@ -373,6 +376,47 @@ class RedisStore:
             return [("SET", key, repr(until), "PXAT", int(until * 1000))]
 
         await self._write(key, ops)
+
+    # --- the owner's controls ----------------------------------------------------------------
+
+    async def _member(self, name: str, value: int) -> bool:
+        return bool(await self._read(self.client.sismember(f"{PREFIX}{name}", str(value))))
+
+    async def _set_member(self, name: str, value: int, member: bool) -> None:
+        key = f"{PREFIX}{name}"
+        command: Command = ("SADD", key, value) if member else ("SREM", key, value)
+        await self._write(f"{key}/{value}", _fixed(command))
+
+    async def _members(self, name: str) -> list[int]:
+        found = await self._read(self.client.smembers(f"{PREFIX}{name}"))
+        return sorted(int(_text(v)) for v in found)
+
+    async def is_revoked(self, message_id: int) -> bool:
+        return await self._member("revoked", message_id)
+
+    async def set_revoked(self, message_id: int, revoked: bool) -> None:
+        await self._set_member("revoked", message_id, revoked)
+
+    async def revoked_ids(self) -> list[int]:
+        return await self._members("revoked")
+
+    async def is_banned(self, user_id: int) -> bool:
+        return await self._member("banned", user_id)
+
+    async def set_banned(self, user_id: int, banned: bool) -> None:
+        await self._set_member("banned", user_id, banned)
+
+    async def banned_users(self) -> list[int]:
+        return await self._members("banned")
+
+    async def copy_of(self, chat_id: int, message_id: int) -> int | None:
+        value = await self._read(self.client.hget(f"{PREFIX}copies", f"{chat_id}:{message_id}"))
+        return int(_text(value)) if value else None
+
+    async def save_copy(self, chat_id: int, message_id: int, copy_id: int) -> None:
+        key = f"{PREFIX}copies"
+        field = f"{chat_id}:{message_id}"
+        await self._write(f"{key}/{field}", _fixed(("HSET", key, field, copy_id)))
 
     # --- each bot's own session and update state ------------------------------------------
 

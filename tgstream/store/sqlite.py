@@ -4,7 +4,8 @@ It holds what makes a restart warm: every auth key with its DC and whether it is
 (so no handshake or import is paid twice), the file -> DC map (so no migration is paid
 twice), resolved bin-channel files (so a link needs no message fetch after a restart, until
 the record is due for a recheck) and flood deadlines (so a restart never calls a method
-Telegram told us to wait on).
+Telegram told us to wait on); and the owner's controls: revoked messages, banned users, and
+which bin-channel copy each user's file became.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ CREATE TABLE IF NOT EXISTS files (
     file_reference BLOB NOT NULL, dc INTEGER NOT NULL, size INTEGER NOT NULL,
     mime_type TEXT NOT NULL, file_name TEXT NOT NULL, kind TEXT NOT NULL,
     thumb_size TEXT NOT NULL, date INTEGER NOT NULL, fetched REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked (message_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS banned (user_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS copies (
+    chat_id INTEGER NOT NULL, message_id INTEGER NOT NULL, copy_id INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
 );
 CREATE TABLE IF NOT EXISTS flood_waits (
     bot_id INTEGER NOT NULL, method TEXT NOT NULL, until REAL NOT NULL,
@@ -249,6 +256,49 @@ class SqliteStore:
             (bot_id, method, until),
         )
 
+    # --- the owner's controls ----------------------------------------------------------------
+
+    def _ids(self, sql: str, params: tuple[Any, ...] = ()) -> list[int]:
+        with self._lock:
+            return [int(r[0]) for r in self.db.execute(sql, params)]
+
+    async def is_revoked(self, message_id: int) -> bool:
+        # `tgstream revoke` writes from another process: the file is the truth, not memory.
+        return bool(self._ids("SELECT message_id FROM revoked WHERE message_id = ?", (message_id,)))
+
+    async def set_revoked(self, message_id: int, revoked: bool) -> None:
+        if revoked:
+            self._write("INSERT OR IGNORE INTO revoked (message_id) VALUES (?)", (message_id,))
+        else:
+            self._write("DELETE FROM revoked WHERE message_id = ?", (message_id,))
+
+    async def revoked_ids(self) -> list[int]:
+        return self._ids("SELECT message_id FROM revoked ORDER BY message_id")
+
+    async def is_banned(self, user_id: int) -> bool:
+        return bool(self._ids("SELECT user_id FROM banned WHERE user_id = ?", (user_id,)))
+
+    async def set_banned(self, user_id: int, banned: bool) -> None:
+        if banned:
+            self._write("INSERT OR IGNORE INTO banned (user_id) VALUES (?)", (user_id,))
+        else:
+            self._write("DELETE FROM banned WHERE user_id = ?", (user_id,))
+
+    async def banned_users(self) -> list[int]:
+        return self._ids("SELECT user_id FROM banned ORDER BY user_id")
+
+    async def copy_of(self, chat_id: int, message_id: int) -> int | None:
+        found = self._ids(
+            "SELECT copy_id FROM copies WHERE chat_id = ? AND message_id = ?", (chat_id, message_id)
+        )
+        return found[0] if found else None
+
+    async def save_copy(self, chat_id: int, message_id: int, copy_id: int) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO copies (chat_id, message_id, copy_id) VALUES (?, ?, ?)",
+            (chat_id, message_id, copy_id),
+        )
+
     # --- everything, for `tgstream state migrate` ------------------------------------------
 
     def all_auth_keys(self) -> list[AuthKeyRecord]:
@@ -260,6 +310,11 @@ class SqliteStore:
         with self._lock:
             rows = self.db.execute("SELECT media_id, dc, learned FROM dc_map")
             return [(int(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    def all_copies(self) -> list[tuple[int, int, int]]:
+        with self._lock:
+            rows = self.db.execute("SELECT chat_id, message_id, copy_id FROM copies")
+            return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
     def all_files(self) -> list[int]:
         with self._lock:

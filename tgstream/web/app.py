@@ -15,6 +15,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from .. import links
 from ..config import Settings
 from ..metrics import Metrics
+from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
 from . import download, pages, watch
 from .deadline import FirstByteClock
@@ -37,11 +38,15 @@ class Server(Protocol):
     def bots(self) -> Sequence[BotClient]: ...
     @property
     def files(self) -> FileSource: ...
+    @property
+    def revocations(self) -> Revocations: ...
 
 
 STATIC = PathLib(__file__).parent / "static"
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Sig = Annotated[str, Query(max_length=200)]
+# A link's end, unix seconds; absent on links that never end.  Malformed is forged (403).
+Exp = Annotated[str | None, Query(max_length=200)]
 
 
 class _NameConvertor(Convertor[str]):
@@ -108,7 +113,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {
         "content": _ERROR_BODY,
         "description": "Malformed request (400), invalid or forged link (403), no such file "
-        "(404) or, for downloads, range not satisfiable (416)",
+        "(404), expired or revoked link (410) or, for downloads, range not satisfiable (416)",
     },
     502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
     503: {
@@ -189,11 +194,17 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
-    async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
-        download.check_link(message_id, sig, services.secret)
+    async def watch_page(
+        message_id: MessageId, file_name: str, sig: Sig = "", exp: Exp = None
+    ) -> Response:
+        await download.check_link(
+            message_id, sig, exp, services.secret, services.revocations, services.metrics
+        )
         async with FirstByteClock(services.settings.first_byte_deadline).guard():
             resolved = await source.resolve(message_id)
-        path = links.download_path(message_id, resolved.file_name, services.secret)
+        # The page's download link ends when the page's link does.
+        ends = None if exp is None else int(exp)
+        path = links.download_path(message_id, resolved.file_name, services.secret, ends)
         absolute = links.public_url(services.settings.public_url, path)
         return HTMLResponse(
             watch.render(resolved, path, absolute),
@@ -214,9 +225,12 @@ def create_app(
         message_id: MessageId,
         file_name: str,
         sig: Sig = "",
+        exp: Exp = None,
         download_: Annotated[bool, Query(alias="download")] = False,
     ) -> Response:
-        download.check_link(message_id, sig, services.secret)
+        await download.check_link(
+            message_id, sig, exp, services.secret, services.revocations, services.metrics
+        )
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
