@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store import SharedStateDown
 from .bots import BotClient
@@ -37,12 +37,20 @@ _KURIGRAM_NETWORK = ("pyrogram.connection", "pyrogram.session")
 _OS_ERROR = re.compile(r"\[Errno [0-9]+\] (.+)")
 
 
+# One attempt may take this long: a sign-in is a few round trips; a connection that
+# accepts and then says nothing must not hold the bot for ever.
+_ATTEMPT_TIMEOUT = 30.0
+
+
 @dataclass
 class _Attempt:
     """One sign-in attempt in progress: Kurigram's network words while it lasts."""
 
     active: bool = True
     last_network_error: str | None = None
+    # Set when a connection of the attempt failed: Kurigram, holding a session already,
+    # would retry it in the background for ever and leave `start()` waiting.
+    unreachable: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 # The attempt of the task that logs (tasks Kurigram starts meanwhile inherit it, and hear
@@ -58,6 +66,7 @@ class _HeldBack(logging.Filter):
         found = _OS_ERROR.search(record.getMessage())
         if found:
             attempt.last_network_error = found.group(1)
+            attempt.unreachable.set()
         return False
 
 
@@ -83,6 +92,34 @@ def _one_attempt() -> Iterator[_Attempt]:
     finally:
         attempt.active = False
         _attempt.reset(token)
+
+
+async def _start_within(bot: BotClient, attempt: _Attempt) -> None:
+    """`bot.start()`, ended early (ConnectionError, TimeoutError) when its connection failed
+    or when it takes longer than an attempt may; what it left running is stopped."""
+    start = asyncio.ensure_future(bot.start())  # a task of this attempt's context
+    cut = asyncio.ensure_future(attempt.unreachable.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {start, cut}, timeout=_ATTEMPT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        if start in done:
+            start.result()
+            return
+    finally:
+        cut.cancel()
+        if not start.done():
+            start.cancel()
+            with contextlib.suppress(BaseException):
+                await start
+    # Kurigram's session would go on reconnecting: stop it before the next attempt (still
+    # inside the attempt, so its last words are held back too).
+    if bot.client.is_connected:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bot.client.disconnect(), _ATTEMPT_TIMEOUT)
+    if attempt.unreachable.is_set():
+        raise ConnectionError("Telegram refused or dropped the connection")
+    raise TimeoutError(f"no sign-in within {_ATTEMPT_TIMEOUT:g} s")
 
 
 def unreachable_reason(exc: BaseException, network_error: str | None) -> str:
@@ -131,7 +168,7 @@ async def keep_signing_in(
         async with turn:
             try:
                 with _one_attempt() as attempt:
-                    await bot.start()
+                    await _start_within(bot, attempt)
             except SharedStateDown as exc:
                 # The bot's session is in the shared store: without it, signing in would
                 # be a new login; wait for the store instead, and say so.
