@@ -37,7 +37,10 @@ from .telegram.network import DcAddresses, parse_dc_addresses, read_rsa_public_k
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+# Telegram's shapes: @BotFather's tokens are the bot's id, a colon and 35 characters of
+# URL-safe base64; my.telegram.org's API hash is 16 bytes in hex.
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{35}")
+_API_HASH = re.compile(r"[0-9a-fA-F]{32}")
 _MULTI_TOKEN = re.compile(r"multi_token([0-9]+)", re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]+")
 # Changing this label changes every derived secret and so revokes every link.
@@ -103,7 +106,9 @@ def _check_bot_token(value: str, variable_name: str) -> SecretStr:
     if not _BOT_TOKEN.fullmatch(value):
         # Never echo the value: it is a credential, even when mistyped.
         raise _EnvValueError(
-            variable_name, "must look like 123456789:AAH... (the token @BotFather gave you)"
+            variable_name,
+            "must be the token @BotFather gave you: digits, a colon and 35 characters of "
+            "A-Z a-z 0-9 _ - (like 123456789:AAH...)",
         )
     return SecretStr(value)
 
@@ -231,10 +236,12 @@ class Settings(BaseSettings):
 
     @field_validator("api_hash")
     @classmethod
-    def _api_hash_not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return value
+    def _api_hash_shape(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if not _API_HASH.fullmatch(text):
+            # Never echo the value, not even its length: it is a credential.
+            raise ValueError("must be the 32 hexadecimal characters my.telegram.org gave you")
+        return SecretStr(text)
 
     @field_validator("bot_token", mode="before")
     @classmethod

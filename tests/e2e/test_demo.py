@@ -1,8 +1,12 @@
-"""`tgstream demo` from the command line: links printed within 60 s, and they work."""
+"""`tgstream demo` from the command line: links printed within 60 s, and they work; it says
+who the demo user is and how to send your own file, and that command works too."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,6 +19,8 @@ from tests.support.processes import ROOT, free_port
 
 
 def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    public = f"http://localhost:{port}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -24,7 +30,11 @@ def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
             "--state-dir",
             str(tmp_path / "demo"),
             "--port",
-            str(free_port()),
+            str(port),
+            "--host",
+            "0.0.0.0",
+            "--public-url",
+            public + "/",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -50,6 +60,31 @@ def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
         assert page.status_code == 200 and "<video" in page.text
         assert httpx.get(info["public_url"] + "/metrics").status_code == 200
         assert httpx.get(info["control"] + "/stats").json()["dcs"]["4"]["getfile_requests"] > 0
+
+        # The links are built on --public-url, the server listens beyond loopback.
+        assert info["download"].startswith(public + "/dl/")
+        assert info["watch"].startswith(public + "/watch/")
+        assert info["public_url"] == public and info["reused"] == "false"
+        text = "".join(lines)
+        assert "The links of this run:" in text and info["download"] in text
+        assert f"id {info['user_id']}" in text and info["user_id"] == "100001"
+        assert f"  {info['send']}\n" in text
+
+        # The command it prints sends a file of one's own and prints its links.
+        mine = tmp_path / "my clip.bin"
+        data = os.urandom(300_000)
+        mine.write_bytes(data)
+        command = info["send"].replace("YOUR_FILE", shlex.quote(str(mine)))
+        sent = subprocess.run(
+            command, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=90
+        )
+        assert sent.returncode == 0, sent.stderr
+        urls = sent.stdout.split()
+        (download,) = [u for u in urls if "/dl/" in u]
+        assert any("/watch/" in u for u in urls) and download.startswith(public + "/dl/")
+        got = httpx.get(download, timeout=60)
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0

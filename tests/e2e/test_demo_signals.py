@@ -291,3 +291,18 @@ def test_what_an_earlier_demo_left_running_is_named(tmp_path: Path, sample: Path
     finally:
         left.kill()
         left.wait()
+
+
+def test_a_host_the_demo_cannot_check_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        demo_command(tmp_path / "demo", free_port(), "--host", "192.0.2.1"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "tgstream demo: --host must be one of 127.0.0.1, 0.0.0.0, ::"
+    ]
+    assert not (tmp_path / "demo").exists()  # nothing started, nothing written

@@ -260,7 +260,7 @@ def test_viewer_who_leaves_stops_every_upstream_request(
 
 def test_missing_bot_token_exits_2_with_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN",)}
-    env.update({"API_ID": "1", "API_HASH": "x" * 32, "BIN_CHANNEL": "-1001"})
+    env.update({"API_ID": "1", "API_HASH": "0" * 32, "BIN_CHANNEL": "-1001"})
     result = subprocess.run(
         [sys.executable, "-m", "tgstream", "serve"],
         cwd=tmp_path,

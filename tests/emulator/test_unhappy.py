@@ -101,7 +101,9 @@ async def test_an_rpc_error_rule_with_count_2_hits_exactly_twice(
     async with make_client(emu.config, "bot", workdir) as client:
         media = await client.get_session(4, is_media=True)
         emu.reset()
-        assert emu.faults(rpc_errors=[rule])["rpc_errors"] == [{**rule, "user_id": None}]
+        assert emu.faults(rpc_errors=[rule])["rpc_errors"] == [
+            {**rule, "user_id": None, "delay": 0}
+        ]
         for left in ([1], []):
             with pytest.raises(errors.FloodPremiumWait) as flood:
                 await media.invoke(get_file(location), sleep_threshold=0)
@@ -140,6 +142,7 @@ async def test_rules_with_user_id_hit_only_that_bot(emu: EmulatorProcess, workdi
         "message": "FLOOD_WAIT_2838",
         "count": 1,
         "user_id": second_id,
+        "delay": 0,
     }
     flood_rule = {
         "method": "help.getNearestDc",
@@ -413,8 +416,8 @@ def test_control_api_accepts_any_code_and_shows_the_rules(emu: EmulatorProcess) 
     ]
     shown = emu.faults(rpc_errors=rules, flood_waits=[{"method": "upload.getFile", "seconds": 1}])
     assert shown["rpc_errors"] == [
-        {"dc": None, "count": 1, "user_id": None, **rules[0]},
-        {"dc": None, "user_id": None, **rules[1]},
+        {"dc": None, "count": 1, "user_id": None, "delay": 0, **rules[0]},
+        {"dc": None, "user_id": None, "delay": 0, **rules[1]},
     ]
     assert shown["flood_waits"] == [
         {"method": "upload.getFile", "dc": None, "seconds": 1, "count": 1, "user_id": None}

@@ -15,7 +15,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tgstream.config import ConfigError, Settings, load_settings
 
 API_HASH = "0123456789abcdef0123456789abcdef"
-BOT_TOKEN = "123456:AAHsecret-token_value"
+BOT_TOKEN = "123456:AAHsecret-token_value0123456789abcd"
+
+
+def token(bot_id: int, tag: str) -> str:
+    """A token of Telegram's shape (id, colon, 35 URL-safe characters) that says which it is."""
+    return f"{bot_id}:{tag.ljust(35, 'x')}"
+
+
 REQUIRED = {
     "API_ID": "12345",
     "API_HASH": API_HASH,
@@ -260,18 +267,23 @@ def tokens(s: Settings) -> list[str]:
 
 
 def test_multi_tokens_numeric_order_with_gaps(env: pytest.MonkeyPatch) -> None:
-    env.setenv("MULTI_TOKEN10", "10:ten")
-    env.setenv("MULTI_TOKEN2", "2:two")
-    env.setenv("MULTI_TOKEN1", "1:one")
-    env.setenv("MULTI_TOKEN7", "7:seven")
-    assert tokens(load_settings()) == ["1:one", "2:two", "7:seven", "10:ten"]
+    env.setenv("MULTI_TOKEN10", token(10, "ten"))
+    env.setenv("MULTI_TOKEN2", token(2, "two"))
+    env.setenv("MULTI_TOKEN1", token(1, "one"))
+    env.setenv("MULTI_TOKEN7", token(7, "seven"))
+    assert tokens(load_settings()) == [
+        token(1, "one"),
+        token(2, "two"),
+        token(7, "seven"),
+        token(10, "ten"),
+    ]
 
 
 def test_multi_token_lookalikes_are_ignored(env: pytest.MonkeyPatch) -> None:
-    env.setenv("MULTI_TOKEN", "1:a")
-    env.setenv("MULTI_TOKENX", "1:b")
-    env.setenv("MULTI_TOKENS", '["1:c"]')
-    env.setenv("MULTI_TOKEN_1", "1:d")
+    env.setenv("MULTI_TOKEN", token(1, "a"))
+    env.setenv("MULTI_TOKENX", token(1, "b"))
+    env.setenv("MULTI_TOKENS", f'["{token(1, "c")}"]')
+    env.setenv("MULTI_TOKEN_1", token(1, "d"))
     env.setenv("MULTI_TOKEN3", "")
     assert tokens(load_settings()) == []
 
@@ -279,14 +291,16 @@ def test_multi_token_lookalikes_are_ignored(env: pytest.MonkeyPatch) -> None:
 def test_multi_tokens_from_env_file_and_environment(
     env: pytest.MonkeyPatch, clean_env: Path
 ) -> None:
-    (clean_env / ".env").write_text("MULTI_TOKEN1=1:file\nMULTI_TOKEN3=3:file\n")
-    env.setenv("MULTI_TOKEN2", "2:env")
-    env.setenv("MULTI_TOKEN3", "3:env")  # the environment wins, as for every variable
-    assert tokens(load_settings()) == ["1:file", "2:env", "3:env"]
+    (clean_env / ".env").write_text(
+        f"MULTI_TOKEN1={token(1, 'file')}\nMULTI_TOKEN3={token(3, 'file')}\n"
+    )
+    env.setenv("MULTI_TOKEN2", token(2, "env"))
+    env.setenv("MULTI_TOKEN3", token(3, "env"))  # the environment wins, as for every variable
+    assert tokens(load_settings()) == [token(1, "file"), token(2, "env"), token(3, "env")]
 
 
 def test_bad_multi_token_names_its_variable(env: pytest.MonkeyPatch) -> None:
-    env.setenv("MULTI_TOKEN1", "1:good")
+    env.setenv("MULTI_TOKEN1", token(1, "good"))
     error = config_error(MULTI_TOKEN12="leaky-value")
     assert error.variable_name == "MULTI_TOKEN12"
     assert "leaky" not in str(error)
@@ -326,7 +340,7 @@ def test_public_url(env: pytest.MonkeyPatch, extra: dict[str, str], url: str) ->
 
 
 def test_repr_and_str_hide_secrets(env: pytest.MonkeyPatch) -> None:
-    env.setenv("MULTI_TOKEN1", "99:multi-secret")
+    env.setenv("MULTI_TOKEN1", token(99, "multi-secret"))
     env.setenv("SECRET", "link-signing-secret")
     s = load_settings()
     for text in (repr(s), str(s), repr(s.model_dump()), str(s.multi_tokens)):
@@ -343,7 +357,7 @@ def test_derived_secret_is_hidden_stable_and_tied_to_the_bot_token(
     assert load_settings().secret.get_secret_value() == first  # survives restarts
     expected = hmac.new(BOT_TOKEN.encode(), b"tgstream-link-secret-v1", hashlib.sha256)
     assert first == expected.hexdigest()
-    env.setenv("BOT_TOKEN", "123456:another")
+    env.setenv("BOT_TOKEN", token(123456, "another"))
     assert load_settings().secret.get_secret_value() != first
 
 
@@ -423,7 +437,7 @@ def test_env_file_in_working_directory(clean_env: Path) -> None:
 
 
 def test_environment_beats_env_file(clean_env: Path, env: pytest.MonkeyPatch) -> None:
-    _write_env_file(clean_env, PORT="9999", BOT_TOKEN="1:file")
+    _write_env_file(clean_env, PORT="9999", BOT_TOKEN=token(1, "file"))
     env.setenv("PORT", "7000")
     s = load_settings()
     assert s.port == 7000
@@ -481,3 +495,89 @@ def test_the_shared_state_timeout_and_the_lease_fit_together(env: pytest.MonkeyP
     error = config_error(STATE_TIMEOUT="5", LEASE="10")
     assert error.variable_name == "LEASE" and "STATE_TIMEOUT (5 s)" in error.reason
     assert config_error(STATE_TIMEOUT="0").variable_name == "STATE_TIMEOUT"
+
+
+# --- Telegram's credential shapes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x",
+        "0123456789abcdef0123456789abcde",  # 31
+        "0123456789abcdef0123456789abcdef0",  # 33
+        "0123456789abcdef0123456789abcdeg",  # not hex
+        "0123456789abcdef 0123456789abcde",
+        "secretsecretsecretsecretsecret!!",
+    ],
+)
+def test_api_hash_must_be_32_hex_characters(env: pytest.MonkeyPatch, value: str) -> None:
+    error = config_error(API_HASH=value)
+    assert str(error) == (
+        "API_HASH: must be the 32 hexadecimal characters my.telegram.org gave you"
+    )
+    assert value.strip() not in str(error) or len(value) < 4
+
+
+@pytest.mark.parametrize("value", ["0123456789ABCDEF0123456789abcdef", " " + API_HASH + " "])
+def test_api_hash_any_case_surrounding_blanks_dropped(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("API_HASH", value)
+    assert load_settings().api_hash.get_secret_value() == value.strip()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1:abc",
+        "abc",
+        ":" + "A" * 35,
+        "x1:" + "A" * 35,
+        "123:" + "A" * 34,
+        "123:" + "A" * 36,
+        "123:" + "A" * 34 + "!",
+        "123:" + "A" * 34 + "=",
+        "123 :" + "A" * 35,
+        "123:" + "A" * 17 + " " + "A" * 17,
+    ],
+)
+def test_bot_token_must_have_telegrams_shape(env: pytest.MonkeyPatch, value: str) -> None:
+    error = config_error(BOT_TOKEN=value)
+    assert error.variable_name == "BOT_TOKEN"
+    assert "35 characters" in error.reason
+    secret_half = value.partition(":")[2]
+    assert value not in str(error) and (len(secret_half) < 4 or secret_half not in str(error))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1:" + "A" * 35,
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-",
+        "7000000001:AA" + "z9" * 16 + "_",
+    ],
+)
+def test_bot_tokens_of_telegrams_shape_pass(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("BOT_TOKEN", value)
+    env.setenv("MULTI_TOKEN1", value)
+    settings = load_settings()
+    assert settings.bot_token.get_secret_value() == value
+    assert tokens(settings) == [value]
+
+
+def test_a_short_multi_token_is_named_without_its_value(env: pytest.MonkeyPatch) -> None:
+    error = config_error(MULTI_TOKEN3="42:abc")
+    assert error.variable_name == "MULTI_TOKEN3" and "abc" not in str(error)
+
+
+def test_the_emulators_bot_tokens_pass(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What tgemu issues (and the demo, the bench and the tests run on) is accepted."""
+    from tgemu.world import EmulatorConfig, World
+
+    world = World(EmulatorConfig(tmp_path / "emulator", bots=3), lambda user, updates: None)
+    bots = world.bots
+    for index, bot in enumerate(bots):
+        assert bot.token is not None
+        env.setenv("BOT_TOKEN" if index == 0 else f"MULTI_TOKEN{index}", bot.token)
+    env.setenv("API_HASH", world.api_hash)
+    settings = load_settings()
+    assert [settings.bot_token.get_secret_value(), *tokens(settings)] == [b.token for b in bots]

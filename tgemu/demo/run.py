@@ -21,6 +21,7 @@ import errno
 import fcntl
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 8.0
 LOCK_NAME = "demo.lock"
 PR_SET_PDEATHSIG = 1
+LISTEN_HOSTS = ("127.0.0.1", "0.0.0.0", "::")
 
 
 class Stop(BaseException):
@@ -240,9 +242,15 @@ def _child_setup(parent: int) -> Callable[[], None]:
 
 
 class Demo:
-    def __init__(self, state: Path, port: int) -> None:
+    def __init__(
+        self, state: Path, port: int, host: str = "127.0.0.1", public_url: str | None = None
+    ) -> None:
         self.state = state
         self.port = port
+        # Where the server listens, and the base of its links: another machine needs an
+        # address of this one it can reach (--host 0.0.0.0 --public-url http://box:8080).
+        self.host = host
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.children: list[Child] = []
         self.lock_fd: int | None = None
         self.signalled: int | None = None  # the first stop signal
@@ -372,14 +380,32 @@ class Demo:
             **inherited_env(),
             **emulator.server_env(self.state / "sessions", port),
             "LOG_JSON": "false",
+            "BIND_ADDRESS": self.host,
         }
+        if self.public_url is not None:
+            env["PUBLIC_URL"] = self.public_url
+        elif self.host not in ("127.0.0.1", "0.0.0.0", "::"):
+            env["PUBLIC_URL"] = f"http://{self.host}:{port}"
         server = ServerProcess(env, port, self.state / "server.log", options=self.options())
         _say("starting tgstream serve ...")
         self.spawn(server, server.module, env)
         server.wait_ready()
 
-        links = self._deliver(emulator.control, video)
-        return {"control": emulator.url, "public_url": server.url, **links}
+        channel = emulator.config["bin_channel"]
+        reused = _already_posted(emulator.control, channel, video)
+        if reused is not None:
+            _say(f"  the sample is already in the bin channel (message {reused}): not sent again")
+            links = _links_of(reused, env, self.state)
+        else:
+            links = self._deliver(emulator.control, video)
+        return {
+            "control": emulator.url,
+            "public_url": env["PUBLIC_URL"],
+            "local_url": server.url,
+            "user_id": str(DEMO_USER),
+            "reused": str(reused is not None).lower(),
+            **links,
+        }
 
     def _deliver(self, control: ControlClient, video: Path) -> dict[str, str]:
         """Send the video as a user on DC 4 and take the links from the bot's reply."""
@@ -397,17 +423,59 @@ class Demo:
         raise RuntimeError("the bot did not reply within 30 s; see server.log")
 
 
+def _already_posted(control: ControlClient, channel: int, video: Path) -> int | None:
+    """The bin-channel message holding the sample already (same name and size), if any."""
+    size = video.stat().st_size
+    for message in control.channel_messages(channel):
+        stored = message["file"]
+        if stored and not stored["gone"] and (stored["name"], stored["size"]) == (video.name, size):
+            return message["id"]
+    return None
+
+
+def _links_of(message_id: int, env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """The links `tgstream link` prints for a bin-channel message, with the server's settings
+    (run where no stray .env is read)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tgstream", "link", str(message_id)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    urls = done.stdout.split()
+    download = next((u for u in urls if "/dl/" in u), None)
+    watch = next((u for u in urls if "/watch/" in u), None)
+    if done.returncode != 0 or download is None or watch is None:
+        raise RuntimeError(f"tgstream link {message_id} failed: {done.stderr.strip()}")
+    return {"download": download, "watch": watch}
+
+
+def _send_command(control: str) -> str:
+    """The command that sends a file of your own to the bot, as the demo user."""
+    python = shlex.quote(sys.executable)
+    return f"{python} -m tgemu.send YOUR_FILE --user {DEMO_USER} --control {control}"
+
+
 def _start_and_wait(demo: Demo, args: argparse.Namespace) -> int:
     demo.install_signal_handlers()
     demo.lock()
     info = demo.run()
+    info["send"] = _send_command(info["control"])
     _say()
+    _say("The links of this run:")
     _say(f"  download : {info['download']}")
     _say(f"  watch    : {info['watch']}")
     _say(f"  status   : {info['public_url']}/status")
     _say(f"  metrics  : {info['public_url']}/metrics")
     _say(f"  emulator : {info['control']}  (control API: /config /stats /faults)")
     _say(f"  logs     : {args.state_dir}/server.log, {args.state_dir}/emulator.log")
+    _say()
+    _say(f"You are the demo user, id {DEMO_USER}. To send the bot a file of your own (from")
+    _say("this directory, while the demo runs), and get its links:")
+    _say(f"  {info['send']}")
     _say("\nPress Ctrl-C to stop.")
     _say(json.dumps({"demo": info}))
     if args.exit_after_start:
@@ -422,9 +490,23 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="tgstream demo", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path("state/demo"))
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="where the server listens (0.0.0.0: every interface, to open it from elsewhere)",
+    )
+    parser.add_argument(
+        "--public-url",
+        help="the base of the links, as other machines reach this one "
+        "(e.g. http://192.168.1.5:8080); default: http://HOST:PORT",
+    )
     parser.add_argument("--exit-after-start", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    demo = Demo(args.state_dir, args.port)
+    if args.host not in LISTEN_HOSTS:
+        # The demo checks the server on loopback, which these all include.
+        _say(f"tgstream demo: --host must be one of {', '.join(LISTEN_HOSTS)}", err=True)
+        return 2
+    demo = Demo(args.state_dir, args.port, args.host, args.public_url)
     code = 1
     # Stop is raised at most once, by the first signal; the outer handler is for that one
     # landing in the inner `finally` before `stopping` is set.

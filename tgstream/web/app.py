@@ -18,6 +18,7 @@ from ..metrics import Metrics
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
 from . import download, pages, watch
+from .counting import CountResponses
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .source import FileSource
@@ -146,6 +147,7 @@ def create_app(
     # anyone can set: no route here needs them.
     app.router.redirect_slashes = False
     install_error_handlers(app, services.metrics, services.settings.frame_ancestors)
+    app.add_middleware(CountResponses, responses=services.metrics.responses)
 
     @app.get("/", response_model=None, response_class=Response, responses=_LANDING)
     async def landing(request: Request) -> Response:
