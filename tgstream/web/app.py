@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,6 +17,7 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..telegram.bots import BotClient
 from . import download, watch
+from .abuse import AbuseLimits
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .source import FileSource
@@ -84,7 +85,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {
         "content": _ERROR_BODY,
         "description": "Malformed request (400), invalid or forged link (403), no such file "
-        "(404) or, for downloads, range not satisfiable (416)",
+        "(404), for downloads, range not satisfiable (416), or too many requests from this "
+        "client (429, retry after Retry-After)",
     },
     502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
     503: {
@@ -117,6 +119,7 @@ def create_app(
     # anyone can set: no route here needs them.
     app.router.redirect_slashes = False
     install_error_handlers(app, services.metrics)
+    abuse = AbuseLimits.from_settings(services.settings, services.metrics)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -143,7 +146,12 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
+    @app.get(
+        WATCH_PATH,
+        response_class=HTMLResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(abuse.admit_page)],
+    )
     async def watch_page(message_id: MessageId, file_name: str, sig: Sig = "") -> Response:
         download.check_link(message_id, sig, services.secret)
         async with FirstByteClock(services.settings.first_byte_deadline).guard():
@@ -163,13 +171,18 @@ def create_app(
 
     # Two registrations rather than one GET+HEAD route: each method gets its own operation id.
     @app.get(
-        DL_PATH, operation_id="download", response_class=Response, responses=_DOWNLOAD_RESPONSES
+        DL_PATH,
+        operation_id="download",
+        response_class=Response,
+        responses=_DOWNLOAD_RESPONSES,
+        dependencies=[Depends(abuse.admit_download)],
     )
     @app.head(
         DL_PATH,
         operation_id="download_head",
         response_class=Response,
         responses=_DOWNLOAD_RESPONSES,
+        dependencies=[Depends(abuse.admit_download)],
     )
     async def dl(
         message_id: MessageId,

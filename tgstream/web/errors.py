@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..metrics import Metrics
 from ..store import SharedStateDown
 from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
+from .abuse import TooManyRequests
 from .deadline import DeadlineMissed
 
 log = logging.getLogger("tgstream.web.errors")
@@ -56,6 +57,10 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def late(request: Request, exc: DeadlineMissed) -> JSONResponse:
         metrics.deadline_misses.inc()
         return json_error(503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
+        return json_error(429, str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(UpstreamRejected)
     async def rejected(request: Request, exc: UpstreamRejected) -> JSONResponse:
