@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from tests.support.memory_files import PIECE, Failure, MemoryFiles, file_info, sha
 from tgstream import links
-from tgstream.config import Settings
+from tgstream.config import ConfigError, Settings, load_settings
 from tgstream.metrics import Metrics
 from tgstream.service import Services
 from tgstream.status import render as render_status
@@ -361,3 +361,61 @@ async def test_the_refusal_is_an_exception_with_its_wait() -> None:
     assert limits.streams == {}
     labels = {"reason": "rate-limited"}
     assert metrics.registry.get_sample_value("tgstream_link_refusals_total", labels) == 2
+
+
+REQUIRED = {
+    "API_ID": "12345",
+    "API_HASH": "0123456789abcdef0123456789abcdef",
+    "BOT_TOKEN": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
+    "BIN_CHANNEL": "-1001234567890",
+}
+
+
+def settings_from(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for name in ("RATE_LIMIT", "MAX_STREAMS_PER_IP", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**REQUIRED, **env}.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(None)
+
+
+def test_the_settings_and_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = settings_from(monkeypatch)
+    assert (default.rate_limit, default.max_streams_per_ip, default.trusted_proxies) == (
+        None,
+        0,
+        (),
+    )
+    given = settings_from(
+        monkeypatch,
+        RATE_LIMIT=" 30/10 seconds ",
+        MAX_STREAMS_PER_IP="8",
+        TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8,,fd00::/8",
+    )
+    assert given.rate_limit == "30/10 seconds" and given.max_streams_per_ip == 8
+    assert [str(n) for n in given.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]
+    item = AbuseLimits.from_settings(given, Metrics()).rate
+    assert item is not None and (item.amount, item.get_expiry()) == (30, 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RATE_LIMIT", "lots"),
+        ("RATE_LIMIT", "0/minute"),
+        ("RATE_LIMIT", "120"),
+        ("RATE_LIMIT", "-5/second"),
+        ("MAX_STREAMS_PER_IP", "-1"),
+        ("MAX_STREAMS_PER_IP", "two"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8"),
+        ("TRUSTED_PROXIES", "haproxy"),
+        ("TRUSTED_PROXIES", "127.0.0.1,300.1.1.1"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings_from(monkeypatch, **{name: value})
+    assert error.value.variable_name == name
+    assert "\n" not in str(error.value) and str(error.value).startswith(f"{name}: ")
