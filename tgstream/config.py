@@ -21,6 +21,7 @@ from typing import Annotated, Any, Final, cast
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+from limits import parse as parse_limit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -36,6 +37,7 @@ from .telegram.network import DcAddresses, parse_dc_addresses, read_rsa_public_k
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Telegram's shapes: @BotFather's tokens are the bot's id, a colon and 35 characters of
 # URL-safe base64; my.telegram.org's API hash is 16 bytes in hex.
@@ -213,6 +215,16 @@ class Settings(BaseSettings):
     """Seconds a response may wait for a viewer who reads nothing before it is cut."""
     max_connections: int = Field(default=10_000, ge=1)
     """Open client connections at most (also bounded by the open-file limit)."""
+
+    # Abuse limits of the link routes, per client address (web/abuse.py).
+    rate_limit: str | None = None
+    """Requests to /dl and /watch per client address, in the `limits` notation
+    (`120/minute`, `10/second`, `1000/hour`); unset, no rate limit."""
+    max_streams_per_ip: int = Field(default=0, ge=0, le=100_000)
+    """Downloads in progress at once per client address; 0, no limit."""
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    """Peers (addresses and CIDR networks) whose X-Forwarded-For names the client; empty,
+    the header is never believed and the TCP peer is the client."""
     state_timeout: float = Field(default=2.0, gt=0, le=60.0)
     """Seconds a command to a shared state (Redis) may take before the state counts as
     unavailable: reads answer 503, writes wait for it."""
@@ -333,6 +345,39 @@ class Settings(BaseSettings):
         if isinstance(value, int) and not isinstance(value, bool):
             return parse_duration(str(value))
         return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            item = parse_limit(value.strip())
+        except ValueError:
+            item = None
+        if item is None or item.amount < 1:
+            raise ValueError(
+                f"must be a positive rate like 120/minute, 10/second or 1000/hour, got {value!r}"
+            )
+        return value.strip()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks: list[IPNetwork] = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item))
+            except ValueError:
+                raise ValueError(
+                    "must be comma-separated IP addresses or networks like "
+                    f"127.0.0.1,10.0.0.0/8 (no host bits after the prefix), got {item!r}"
+                ) from None
+        return tuple(networks)
 
     @field_validator("allowed_users", "owners", mode="before")
     @classmethod

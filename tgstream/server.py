@@ -115,6 +115,9 @@ async def run(settings: Settings) -> int:
             access_log=False,
             timeout_graceful_shutdown=15,
             server_header=False,
+            # The client's address is the TCP peer's: X-Forwarded-For is read by the web
+            # app's limits, and only from TRUSTED_PROXIES (uvicorn would trust 127.0.0.1).
+            proxy_headers=False,
             http=protocol_for(limits),
             backlog=backlog,
         )

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,6 +18,7 @@ from ..metrics import Metrics
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
 from . import download, pages, watch
+from .abuse import AbuseLimits
 from .counting import CountResponses
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
@@ -114,7 +115,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {
         "content": _ERROR_BODY,
         "description": "Malformed request (400), invalid or forged link (403), no such file "
-        "(404), expired or revoked link (410) or, for downloads, range not satisfiable (416)",
+        "(404), expired or revoked link (410), for downloads, range not satisfiable (416), "
+        "or too many requests from this client (429, retry after Retry-After)",
     },
     502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
     503: {
@@ -170,6 +172,8 @@ def create_app(
             headers=headers,
         )
 
+    abuse = AbuseLimits.from_settings(services.settings, services.metrics)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         # Alive as soon as it listens: start-up waits (a flood on sign-in) are not a crash.
@@ -195,7 +199,12 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get(WATCH_PATH, response_class=HTMLResponse, responses=_ERRORS)
+    @app.get(
+        WATCH_PATH,
+        response_class=HTMLResponse,
+        responses=_ERRORS,
+        dependencies=[Depends(abuse.admit_page)],
+    )
     async def watch_page(
         message_id: MessageId, file_name: str, sig: Sig = "", exp: Exp = None
     ) -> Response:
@@ -215,13 +224,18 @@ def create_app(
 
     # Two registrations rather than one GET+HEAD route: each method gets its own operation id.
     @app.get(
-        DL_PATH, operation_id="download", response_class=Response, responses=_DOWNLOAD_RESPONSES
+        DL_PATH,
+        operation_id="download",
+        response_class=Response,
+        responses=_DOWNLOAD_RESPONSES,
+        dependencies=[Depends(abuse.admit_download)],
     )
     @app.head(
         DL_PATH,
         operation_id="download_head",
         response_class=Response,
         responses=_DOWNLOAD_RESPONSES,
+        dependencies=[Depends(abuse.admit_download)],
     )
     async def dl(
         message_id: MessageId,

@@ -27,6 +27,7 @@ from starlette.types import Scope
 from ..metrics import Metrics
 from ..store import SharedStateDown
 from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
+from .abuse import TooManyRequests
 from .deadline import DeadlineMissed
 from .pages import error_page, page_headers, prefers_html
 
@@ -129,6 +130,10 @@ def install_error_handlers(
     async def late(request: Request, exc: DeadlineMissed) -> Response:
         metrics.deadline_misses.inc()
         return answer(request, 503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> Response:
+        return answer(request, 429, str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(UpstreamRejected)
     async def rejected(request: Request, exc: UpstreamRejected) -> Response:
