@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     """Requests outstanding on one connection: enough to keep it busy through a round trip,
     few enough that a viewer who leaves wastes little and a new one waits little."""
     cache_size_mb: int = Field(default=128, ge=0)
+    cache_disk_mb: int = Field(default=2048, ge=0, le=16 * 1024 * 1024)
+    """Budget of the disk tier under the part cache, in MiB; 0 turns it off."""
+    cache_dir: Path = Field(default=Path(""), validate_default=True)
+    """Effective disk tier directory: CACHE_DIR, else a `cache` folder beside SESSION_DIR
+    (not inside it: SESSION_DIR holds the sessions, and its backups need not hold parts)."""
     first_part_kb: int = 128
     """Size of the first upstream request of a stream; 0 turns the small first part off."""
     flood_sleep_threshold: int = Field(default=10, ge=0)
@@ -310,6 +315,16 @@ class Settings(BaseSettings):
         # other use of the token, and a rotated (e.g. leaked) token revokes every old link.
         derived = hmac.new(token.get_secret_value().encode(), _SECRET_LABEL, hashlib.sha256)
         return SecretStr(derived.hexdigest())
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _cache_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        if str(value) not in ("", "."):
+            return value
+        session_dir = info.data.get("session_dir")
+        if session_dir is None:
+            return value  # SESSION_DIR's own error is the one reported
+        return Path(session_dir).absolute().parent / "cache"
 
     @field_validator("state_url")
     @classmethod

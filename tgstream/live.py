@@ -77,6 +77,45 @@ class LiveCollector(Collector):
         yield _gauge("tgstream_cache_entries", "Parts in the part cache", len(cache.entries))
         yield _gauge("tgstream_cache_budget_bytes", "Part cache budget", cache.budget)
         yield _gauge("tgstream_cache_inflight", "Parts being fetched for the cache", cache.inflight)
+        yield from self._disk()
+
+    def _disk(self) -> Iterator[Metric]:
+        disk = self.cache.disk
+        yield _counter("tgstream_disk_cache_hits", "Parts read from the disk tier", disk.hits)
+        yield _counter(
+            "tgstream_disk_cache_misses", "Parts looked for on disk and not found", disk.misses
+        )
+        yield _counter(
+            "tgstream_disk_cache_read_bytes", "Bytes read from the disk tier", disk.bytes_read
+        )
+        yield _counter(
+            "tgstream_disk_cache_written_bytes",
+            "Bytes written to the disk tier",
+            disk.bytes_written,
+        )
+        yield _counter(
+            "tgstream_disk_cache_evictions",
+            "Parts evicted from the disk tier by its budget (this server's writes)",
+            disk.evictions,
+        )
+        yield _counter(
+            "tgstream_disk_cache_corrupt",
+            "Parts read back from disk that no longer matched their SHA-256 (dropped, refetched)",
+            disk.corrupt,
+        )
+        yield _counter(
+            "tgstream_disk_cache_skipped_writes",
+            "Parts not written to disk (too many writes waiting, or the index busy)",
+            disk.skipped_writes,
+        )
+        yield _gauge("tgstream_disk_cache_bytes", "Bytes the disk tier holds", disk.used)
+        yield _gauge("tgstream_disk_cache_budget_bytes", "Disk tier budget", disk.budget)
+        state = GaugeMetricFamily(
+            "tgstream_disk_cache_state", "1 for the disk tier's state", labels=["state"]
+        )
+        for name in ("on", "off", "degraded"):
+            state.add_metric([name], 1 if disk.state == name else 0)
+        yield state
 
     def _dc_map(self) -> Iterator[Metric]:
         yield _counter("tgstream_dc_map_lookups", "File DC lookups", self.dcmap.lookups)

@@ -21,6 +21,7 @@ from .store.redis_store import PREFIX, RedisStore
 from .store.reply_marks import MemoryMarks, RedisMarks, ReplyMarks
 from .store.revocations import Revocations
 from .streaming.cache import PartCache
+from .streaming.disk_tier import DiskTier
 from .streaming.pipeline import LiveTasks
 from .streaming.source import FileStreams, StreamSettings
 from .telegram.bots import BotClient
@@ -130,7 +131,9 @@ class Services:
         dcmap = DcMap(store)
         resolver = FileResolver(bots, settings.bin_channel, store, flood, settings.file_recheck)
         downloader = Downloader(workers, resolver, dcmap, flood, metrics)
-        cache = PartCache(settings.cache_size_mb * 1024 * 1024)
+        disk = DiskTier(settings.cache_dir, settings.cache_disk_mb * 1024 * 1024)
+        disk.open()
+        cache = PartCache(settings.cache_size_mb * 1024 * 1024, disk)
         resolver.on_forget = cache.drop
         tasks = LiveTasks()
         stream_settings = StreamSettings(
@@ -215,6 +218,8 @@ class Services:
                 await task
         for worker in self.workers:
             await worker.registry.close()
+        # Parts still being written to disk are worth keeping for the next start.
+        await self.cache.disk.close()
         for bot in self.bots:
             try:
                 await asyncio.wait_for(bot.stop(), 10)

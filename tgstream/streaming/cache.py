@@ -1,11 +1,15 @@
 """A shared part cache: a byte budget, least recently used out first, and single flight, so
-viewers of the same file fetch each part from Telegram once."""
+viewers of the same file fetch each part from Telegram once.  Under it, a disk tier: a part
+missing from RAM is looked for there before Telegram is asked, and a part fetched from
+Telegram is written there (disk_tier.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+
+from .disk_tier import DiskTier
 
 
 class _Flight:
@@ -17,8 +21,9 @@ class _Flight:
 
 
 class PartCache:
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, disk: DiskTier | None = None) -> None:
         self.budget = budget_bytes
+        self.disk = disk if disk is not None else DiskTier.off()
         self.size = 0
         self.entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self.flights: dict[Hashable, _Flight] = {}
@@ -52,7 +57,12 @@ class PartCache:
 
     async def _fill(self, key: Hashable, fetch: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
-            data = await fetch()
+            # Inside the flight: viewers of the same part share the disk read too, and it
+            # is cancelled with the flight when the last of them leaves.
+            data = await self.disk.read(key)
+            if data is None:
+                data = await fetch()
+                self.disk.write(key, data)
         finally:
             self.flights.pop(key, None)
         self._store(key, data)
@@ -71,7 +81,10 @@ class PartCache:
             self.size -= len(evicted)
 
     def drop(self, owner: Hashable) -> None:
-        """Forget every part whose key starts with `owner` (a file that is gone)."""
+        """Forget every part whose key starts with `owner` (a file that is gone), on disk
+        too."""
+        if isinstance(owner, int):
+            self.disk.forget(owner)
         for key in [k for k in self.entries if isinstance(k, tuple) and k and k[0] == owner]:
             self.size -= len(self.entries.pop(key))
 
