@@ -55,7 +55,9 @@ def server_env(emu: EmulatorProcess, session_dir: Path, port: int, **extra: str)
     """The server's own settings for `emu` (no inherited environment), with the tests'
     fixed SECRET and JSON logs, then `extra`."""
     env = emu.server_env(session_dir, port)
-    env.update(SECRET=SECRET, LOG_JSON="true")
+    # The disk tier off unless a test turns it on: tests count getFile requests, and many
+    # servers' session directories share a parent (where the tier's default folder is).
+    env.update(SECRET=SECRET, LOG_JSON="true", CACHE_DISK_MB="0")
     env.update(extra)
     return env
 

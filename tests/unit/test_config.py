@@ -239,6 +239,8 @@ def test_bot_token_shape_is_checked_without_echoing_it(env: pytest.MonkeyPatch) 
         ("PARTS_IN_FLIGHT", "many"),
         ("CONNECTIONS_PER_DC", "0"),
         ("CACHE_SIZE_MB", "-1"),
+        ("CACHE_DISK_MB", "-1"),
+        ("CACHE_DISK_MB", "lots"),
         ("FLOOD_SLEEP_THRESHOLD", "-1"),
         ("FIRST_PART_KB", "100"),
         ("FIRST_PART_KB", "2"),
@@ -390,6 +392,17 @@ def test_tunables_and_levels(env: pytest.MonkeyPatch) -> None:
     assert s.log_level == "DEBUG"
     assert s.log_json is False
     assert s.session_dir == Path("/var/lib/tgstream")
+
+
+def test_the_disk_tier_sits_beside_the_sessions_by_default(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SESSION_DIR", "/var/lib/tgstream/sessions")
+    s = load_settings()
+    assert s.cache_disk_mb == 2048
+    assert s.cache_dir == Path("/var/lib/tgstream/cache")
+    env.setenv("CACHE_DIR", "/srv/parts")
+    env.setenv("CACHE_DISK_MB", "0")
+    s = load_settings()
+    assert (s.cache_dir, s.cache_disk_mb) == (Path("/srv/parts"), 0)
 
 
 @pytest.mark.parametrize("kb", ["4", "64", "1024"])

@@ -42,6 +42,7 @@ WANTED = {
     "tgstream_active_streams",
     "tgstream_leader",
     "tgstream_flood_waits_total",
+    "tgstream_disk_cache_read_bytes_total",
 }
 
 
