@@ -105,7 +105,7 @@ class LiveCollector(Collector):
         )
         yield _counter(
             "tgstream_disk_cache_skipped_writes",
-            "Parts not written to disk (too many writes waiting, or the index busy)",
+            "Parts not written to disk because its index stayed busy",
             disk.skipped_writes,
         )
         yield _gauge("tgstream_disk_cache_bytes", "Bytes the disk tier holds", disk.used)

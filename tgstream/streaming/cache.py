@@ -62,7 +62,7 @@ class PartCache:
             data = await self.disk.read(key)
             if data is None:
                 data = await fetch()
-                self.disk.write(key, data)
+                await self.disk.write(key, data)
         finally:
             self.flights.pop(key, None)
         self._store(key, data)

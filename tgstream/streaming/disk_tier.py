@@ -32,8 +32,9 @@ T = TypeVar("T")
 DIGEST = 32  # a SHA-256, stored in front of the part's bytes
 # Threads doing disk work at once; more would only queue on the same disk and index.
 THREADS = 4
-# Writes waiting for a thread at most: each holds a part (1 MiB) in memory, so past this a
-# part is simply not written (it stays in RAM and Telegram has it).
+# Writes waiting for a thread at most: each holds a part (1 MiB) in memory, so past this the
+# next write waits for one to finish (a disk slower than Telegram slows the fetch, rather
+# than lose parts or pile them up in memory).
 PENDING_WRITES = 32
 # Seconds a call waits on the index while another process writes; then it gives up (a miss,
 # or a part not written) rather than hold a viewer.
@@ -167,13 +168,15 @@ class DiskTier:
             self.store.delete(name)
         return data
 
-    def write(self, key: Hashable, data: bytes) -> None:
-        """Keep the part on disk, in the background (the viewer does not wait for it)."""
+    async def write(self, key: Hashable, data: bytes) -> None:
+        """Keep the part on disk, in the background: the caller waits only while
+        PENDING_WRITES are already waiting."""
         name = disk_key(key)
-        if name is None or not data or not self.active:
+        if name is None or not data:
             return
-        if len(self.writes) >= PENDING_WRITES:
-            self.skipped_writes += 1
+        while self.active and len(self.writes) >= PENDING_WRITES:
+            await asyncio.wait(set(self.writes), return_when=asyncio.FIRST_COMPLETED)
+        if not self.active:
             return
         future = asyncio.ensure_future(self._write(name[0], name[1], data))
         self.writes.add(future)
