@@ -20,7 +20,7 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import emulator_throughput, replicas, replicas_report, report
+from . import disk, emulator_throughput, replicas, replicas_report, report
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
@@ -133,6 +133,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--no-replicas", action="store_true", help="every scenario but 5 (no Redis, no HAProxy)"
     )
+    parser.add_argument(
+        "--disk",
+        action="store_true",
+        help="the disk tier alone: one file from Telegram, then from disk after a restart",
+    )
     ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
     ceiling.add_argument("--emulator-throughput", action="store_true")
     ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
@@ -158,6 +163,10 @@ def main(argv: list[str]) -> int:
             if args.emulator_throughput:
                 rows = emulator_throughput.run(base, args.size_mib, args.clients, say)
                 result: dict[str, Any] = {"emulator_throughput": rows}
+            elif args.disk:
+                with _emulator(base, 1, say) as emu:
+                    row = disk.run(emu, work.single_mib, ACCOUNT_BPS / 1e6, base, say)
+                result = {"disk": row, "all_bytes_correct": row["bytes_correct"]}
             elif args.replicas:
                 result = bench_replicas(work, runs, base, say)
             else:
@@ -169,6 +178,8 @@ def main(argv: list[str]) -> int:
     if args.emulator_throughput:
         print(emulator_throughput.table(result["emulator_throughput"], args.size_mib))
         result["all_bytes_correct"] = True  # wrong bytes raise
+    elif args.disk:
+        print(disk.table(result["disk"]))
     else:
         print(report.table(result))
     if args.json is not None:
