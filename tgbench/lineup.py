@@ -68,6 +68,9 @@ class Server:
             **emu.server_env(sessions, port, contender.bots),
             "SECRET": SECRET,
             "LOG_LEVEL": "WARNING",
+            # The scenarios measure streaming from Telegram; a restart must not find the
+            # parts on disk (`bench --disk` measures the disk tier, and sets its own).
+            "CACHE_DISK_MB": "0",
             **contender.env,
         }
         # Its own session, so that a Ctrl-C of the bench is the bench's to act on.
