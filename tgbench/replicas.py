@@ -74,6 +74,9 @@ class Cluster:
             # The links a replica writes are HAProxy's.
             "PUBLIC_URL": f"http://127.0.0.1:{lb_port}",
             "LOG_LEVEL": "WARNING",
+            # Replicas on one machine would share one disk cache; scenario 5 measures
+            # streaming from Telegram, as replicas on separate machines would.
+            "CACHE_DISK_MB": "0",
         }
         log = base / f"replica{n}.log"
         return ServerProcess(env, port, log, options=Options(new_session=True))
