@@ -102,7 +102,7 @@ class DavView:
             return None
         named = folder_names(entries)
         if len(parts) == 1:
-            files = [Resource(f"/{month}/{n}", n, e) for n, e in named.items()]
+            files = [Resource(f"/{month}/{n}", n, e) for n, e in sorted(named.items())]
             return folder(f"/{month}/", month, entries), files
         entry = named.get(parts[1])
         if entry is None:
