@@ -198,3 +198,14 @@ async def test_the_backfill_action_needs_the_token(dav: Dav) -> None:
     for headers in ({}, {"Authorization": "Bearer 00"}, {"Authorization": "Basic YTpi"}):
         answer = await dav.client.post(BACKFILL_PATH, headers=headers)
         assert answer.status_code == 404
+
+
+def test_the_backfill_command_says_when_no_server_answers(tmp_path: Path) -> None:
+    from tests.support.processes import free_port
+    from tgstream.index_cli import BackfillFailed, backfill_index
+
+    quiet = settings(tmp_path, bind_address="127.0.0.1", port=free_port())
+    with pytest.raises(BackfillFailed) as failed:
+        backfill_index(quiet, 1000)
+    assert "needs the running server" in str(failed.value)
+    assert f"127.0.0.1:{quiet.port}" in str(failed.value)
