@@ -1,4 +1,5 @@
-"""Command line: `tgstream serve | link | revoke | unrevoke | state | emulator | demo | bench`.
+"""Command line: `tgstream serve | link | revoke | unrevoke | index | state | emulator | demo |
+bench`.
 
 The emulator, the demo and the bench are wired here only, imported inside their commands:
 product code under tgstream/ never imports tgemu or tgbench.  A production install has
@@ -171,6 +172,49 @@ def _state(argv: list[str]) -> int:
     return 0
 
 
+def _index(argv: list[str]) -> int:
+    import argparse
+
+    from .config import ConfigError, load_settings
+    from .index_cli import BackfillFailed, backfill_index
+    from .telegram.channel_walk import GAP
+
+    parser = argparse.ArgumentParser(
+        prog="tgstream index",
+        description="The file index the WebDAV view lists.  --backfill: the running server "
+        "walks the bin channel once (channels.getMessages, in batches of ids) and indexes "
+        "every file posted before the index existed or while the bot was down.",
+    )
+    parser.add_argument("--backfill", action="store_true", required=True)
+    parser.add_argument(
+        "--gap",
+        type=int,
+        default=GAP,
+        metavar="IDS",
+        help=f"empty message ids in a row past the newest known message that end the walk "
+        f"(default {GAP}); raise it if the channel has longer runs of deleted messages",
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.gap <= 1_000_000:
+        parser.error("--gap must be between 1 and 1000000")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"tgstream: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = backfill_index(settings, args.gap)
+    except BackfillFailed as exc:
+        print(f"tgstream index: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"index backfill: {report['added']} files added, {report['removed']} removed, "
+        f"{report['files']} files in {report['messages']} messages, "
+        f"{report['scanned']} ids scanned, newest message {report['last_id']}"
+    )
+    return 0
+
+
 def _demo(argv: list[str]) -> int:
     if _missing("demo", _DEMO):
         return 2
@@ -192,6 +236,7 @@ COMMANDS = {
     "link": (_link, "print a bin-channel message's signed links [--expires-in SECONDS]"),
     "revoke": (_revoke, "make every link of a bin-channel message answer 410 Gone"),
     "unrevoke": (_unrevoke, "undo `revoke`: the message's links work again"),
+    "index": (_index, "index --backfill: index the files already in the bin channel"),
     "state": (_state, "state migrate --to redis://…: copy SESSION_DIR's state into Redis"),
     "emulator": (_emulator, "run the Telegram DC emulator (MTProto 2.0 on loopback ports)"),
     "demo": (_demo, "emulator + server + a sample video, links printed; no credentials"),

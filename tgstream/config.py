@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     """Peers (addresses and CIDR networks) whose X-Forwarded-For names the client; empty,
     the header is never believed and the TCP peer is the client."""
+    dav_users: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
+    """Who may use the read-only WebDAV view at {PUBLIC_URL}/dav/ (HTTP Basic):
+    `user:password` pairs, comma-separated; empty, the view is off (404)."""
     state_timeout: float = Field(default=2.0, gt=0, le=60.0)
     """Seconds a command to a shared state (Redis) may take before the state counts as
     unavailable: reads answer 503, writes wait for it."""
@@ -394,6 +397,22 @@ class Settings(BaseSettings):
                 ) from None
         return tuple(networks)
 
+    @field_validator("dav_users", mode="before")
+    @classmethod
+    def _split_dav_users(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        users: dict[str, SecretStr] = {}
+        for position, item in enumerate((p for p in value.split(",") if p.strip()), 1):
+            user, colon, password = item.strip().partition(":")
+            # Never echo the item: it holds a password.  Its position says which to fix.
+            if not colon or not user or not password:
+                raise ValueError(f"pair {position} is not user:password")
+            if user in users:
+                raise ValueError(f"pair {position} repeats the user {user!r}")
+            users[user] = SecretStr(password)
+        return users
+
     @field_validator("allowed_users", "owners", mode="before")
     @classmethod
     def _split_user_ids(cls, value: object) -> object:
@@ -442,7 +461,7 @@ class Settings(BaseSettings):
         return self.first_part_kb * 1024 or None
 
 
-_SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "multi_tokens", "secret"})
+_SECRET_FIELDS: Final = frozenset({"api_hash", "bot_token", "dav_users", "multi_tokens", "secret"})
 
 
 def _shorten(value: object) -> str:

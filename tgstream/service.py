@@ -24,6 +24,7 @@ from .streaming.cache import PartCache
 from .streaming.disk_tier import DiskTier
 from .streaming.pipeline import LiveTasks
 from .streaming.source import FileStreams, StreamSettings
+from .telegram import file_index
 from .telegram.bots import BotClient
 from .telegram.connector import KurigramConnector
 from .telegram.dcmap import DcMap
@@ -69,10 +70,26 @@ class Services:
     open_files_limit: int | None = None
     # The SESSION_DIR lock's file descriptor, held while the process lives.
     session_lock: int | None = None
+    # One index backfill at a time: a second waits for the first and then finds it done.
+    backfilling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def secret(self) -> str:
         return self.settings.secret.get_secret_value()
+
+    async def index_file(self, message_id: int, posted: int) -> None:
+        """Add a bin-channel message's file to the file index (the bot calls it)."""
+        await file_index.record(self.resolver, self.store, message_id, posted)
+
+    async def backfill_index(self, gap: int) -> dict[str, int]:
+        """Walk the bin channel once and index what it holds (`tgstream index --backfill`
+        asks the running server: its bots hold the sessions)."""
+        async with self.backfilling:
+            flood, bots = self.flood, self.bots
+            report = await file_index.backfill(
+                bots, self.settings.bin_channel, self.store, flood, gap
+            )
+        return report.as_dict()
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -178,6 +195,7 @@ class Services:
             self.store,
             self.revocations,
             self.metrics,
+            self.index_file,
         )
         turn = asyncio.Lock()
         for bot in self.bots:

@@ -16,6 +16,7 @@ from tgemu.launch import RedisProcess
 from tgstream.store import (
     AuthKeyRecord,
     FileInfo,
+    IndexEntry,
     SharedStateDown,
     SqliteStore,
     StateStore,
@@ -296,5 +297,51 @@ async def test_migrate_copies_the_owners_records(redis_url: str, tmp_path: Path)
         assert await target.revoked_ids() == [11]
         assert await target.banned_users() == [4242]
         assert await target.copy_of(4242, 8) == 21
+    finally:
+        await target.close()
+
+
+NOV_2026 = 1_793_500_000  # 2026-11-01 (UTC)
+DEC_2026 = 1_796_200_000  # 2026-12-02 (UTC)
+
+
+async def test_the_file_index_lists_by_month_of_posting_and_survives_a_reopen(
+    opener: Opener,
+) -> None:
+    store = opener()
+    assert await store.index_months() == [] and await store.index_month("2026-11") == []
+    late = IndexEntry(30, 9003, "b.mp4", 3000, "video/mp4", 17, DEC_2026)
+    early = IndexEntry(12, 9001, "a.mp4", 1000, "video/mp4", 17, NOV_2026)
+    other = IndexEntry(20, 9002, "ünï code.mkv", 2**40, "video/x-matroska", 18, NOV_2026 + 5)
+    for entry in (late, other, early, early):  # saving twice is saving once
+        await store.save_index_entry(entry)
+    store = await reopened(opener, store)
+    try:
+        assert await store.index_months() == ["2026-11", "2026-12"]
+        assert await store.index_month("2026-11") == [early, other]
+        assert await store.index_month("2026-12") == [late]
+        renamed = IndexEntry(12, 9001, "renamed.mp4", 1000, "video/mp4", 17, NOV_2026)
+        await store.save_index_entry(renamed)
+        await store.drop_index_entry(20)
+        await store.drop_index_entry(30)
+        await store.drop_index_entry(999)  # never indexed: nothing to drop
+        assert await store.index_months() == ["2026-11"]
+        assert await store.index_month("2026-11") == [renamed]
+    finally:
+        await store.close()
+
+
+async def test_migrate_copies_the_file_index(redis_url: str, tmp_path: Path) -> None:
+    from tgstream.store.migrate import migrate_session_dir
+
+    source = SqliteStore(tmp_path)
+    entry = IndexEntry(5, 77, "x.bin", 10, "application/octet-stream", 1, NOV_2026)
+    await source.save_index_entry(entry)
+    source.close_now()
+    done = await migrate_session_dir(tmp_path, redis_url)
+    assert done.indexed == 1 and "1 indexed files" in str(done)
+    target = RedisStore(redis_url)
+    try:
+        assert await target.index_month("2026-11") == [entry]
     finally:
         await target.close()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pyrogram import Client, enums, filters
@@ -93,8 +94,10 @@ class BotHandlers:
         store: StateStore,
         revocations: Revocations,
         metrics: Metrics,
+        index: IndexFile | None = None,
     ) -> None:
         self.settings = settings
+        self.index = index
         self.secret = settings.secret.get_secret_value()
         self.marks = marks
         self.fence = fence
@@ -174,6 +177,7 @@ class BotHandlers:
             await patiently(lambda: message.reply_text(UNSUPPORTED))
             return
         copy_id = copied_id(step)
+        posted = message.date  # a copy made before a restart: its original's date is close
         if copy_id is None:
             # Copy once: a retry after a flood wait must not post the file twice, so only
             # the call that failed is repeated; and once done, the copy is recorded.
@@ -183,6 +187,7 @@ class BotHandlers:
                 await patiently(lambda: message.reply_text(STORE_FAILED))
                 return
             copy_id = copy.id
+            posted = copy.date
             await self.advance(message, copied(copy_id))
             # So that /link and /revoke in reply to this file find its copy.
             await self.store.save_copy(message.chat.id, message.id, copy_id)
@@ -199,6 +204,7 @@ class BotHandlers:
             )
         )
         log.info("file stored", extra={"message_id": copy_id, "size": size})
+        await self.add_to_index(copy_id, posted)
 
     async def on_other_private(self, client: Client, message: Message, step: str) -> None:
         refused = await self.refusal(message)
@@ -253,6 +259,18 @@ class BotHandlers:
         await patiently(
             lambda: message.edit_reply_markup(self.markup(download, watch)), EDIT_MESSAGE
         )
+        await self.add_to_index(message.id, message.date)
+
+    async def add_to_index(self, message_id: int, posted: datetime | None) -> None:
+        """The file joins the file index (the WebDAV view).  Best effort, after the user is
+        answered: a file the index misses now is found by `tgstream index --backfill`."""
+        if self.index is None:
+            return
+        when = int(posted.timestamp()) if posted is not None else int(time.time())
+        try:
+            await self.index(message_id, when)
+        except Exception as exc:  # any failure: the answer is sent, the backfill repairs
+            log.warning("file not indexed", extra={"message_id": message_id, "error": repr(exc)})
 
     def register(self, client: Client) -> None:
         media = filters.document | filters.video | filters.audio | filters.voice
@@ -294,6 +312,8 @@ class BotHandlers:
 
 
 Handler = Callable[[Client, Message], Awaitable[None]]
+# Indexes a bin-channel message's file: (message id, posted at, unix time).
+IndexFile = Callable[[int, int], Awaitable[None]]
 Step = Callable[[Client, Message, str], Awaitable[None]]
 OwnerCommand = Callable[[Client, Message, Callable[[str], Awaitable[object]]], Awaitable[None]]
 
@@ -306,7 +326,8 @@ def attach(
     store: StateStore,
     revocations: Revocations,
     metrics: Metrics,
+    index: IndexFile | None = None,
 ) -> Any:
-    handlers = BotHandlers(settings, marks, fence, store, revocations, metrics)
+    handlers = BotHandlers(settings, marks, fence, store, revocations, metrics, index)
     handlers.register(client)
     return handlers

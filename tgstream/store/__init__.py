@@ -6,7 +6,7 @@ from pathlib import Path
 from .interface import BotSessions, StateStore
 from .lock import lock_session_dir
 from .problems import SharedStateDown, StoreUnavailable
-from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
+from .records import AuthKeyRecord, FileInfo, IndexEntry, SessionFields, UpdateStates, month_of
 from .sqlite import SqliteStore, check_session_file
 
 
@@ -25,6 +25,7 @@ __all__ = [
     "AuthKeyRecord",
     "BotSessions",
     "FileInfo",
+    "IndexEntry",
     "SessionFields",
     "SharedStateDown",
     "SqliteStore",
@@ -33,5 +34,6 @@ __all__ = [
     "UpdateStates",
     "check_session_file",
     "lock_session_dir",
+    "month_of",
     "open_store",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
+from .records import AuthKeyRecord, FileInfo, IndexEntry, SessionFields, UpdateStates
 
 
 class BotSessions(Protocol):
@@ -106,5 +106,20 @@ class StateStore(Protocol):
         ...
 
     async def save_copy(self, chat_id: int, message_id: int, copy_id: int) -> None: ...
+
+    # --- the file index: every file of the bin channel by month of posting (the WebDAV
+    # view lists it; the bot adds what arrives, `tgstream index --backfill` what was there) --
+
+    async def index_months(self) -> list[str]:
+        """The months (``2026-11``) with at least one indexed file, in order."""
+        ...
+
+    async def index_month(self, month: str) -> list[IndexEntry]:
+        """The files indexed in `month`, by message id."""
+        ...
+
+    async def save_index_entry(self, entry: IndexEntry) -> None: ...
+
+    async def drop_index_entry(self, message_id: int) -> None: ...
 
     async def close(self) -> None: ...

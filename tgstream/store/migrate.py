@@ -30,13 +30,14 @@ class Migrated:
     revoked: int = 0
     banned: int = 0
     copies: int = 0
+    indexed: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.bot_sessions} bot sessions, {self.auth_keys} auth keys, {self.files} files, "
             f"{self.dc_map} DC map entries, {self.flood_deadlines} flood deadlines, "
             f"{self.revoked} revoked messages, {self.banned} banned users, "
-            f"{self.copies} file copies"
+            f"{self.copies} file copies, {self.indexed} indexed files"
         )
 
 
@@ -118,6 +119,10 @@ async def migrate_session_dir(session_dir: Path, url: str) -> Migrated:
         for chat_id, message_id, copy_id in source.all_copies():
             await target.save_copy(chat_id, message_id, copy_id)
             done.copies += 1
+        for month in await source.index_months():
+            for entry in await source.index_month(month):
+                await target.save_index_entry(entry)
+                done.indexed += 1
         if target.pending:
             raise MigrationRefused(f"{target.describe()}: writes failed; run it again")
         return done

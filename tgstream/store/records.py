@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -32,6 +33,41 @@ class FileInfo:
     @property
     def is_photo(self) -> bool:
         return self.kind == "photo"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A bin-channel file as the file index lists it (the WebDAV view's folders): enough to
+    list it without asking Telegram, and to give it the validators /dl gives."""
+
+    message_id: int
+    media_id: int  # with the size, the file's ETag (the same /dl answers)
+    file_name: str
+    size: int
+    mime_type: str
+    modified: int  # the file's own date: the Last-Modified /dl answers
+    posted: int  # when its message was posted: which month's folder holds it
+
+    @property
+    def month(self) -> str:
+        """The folder of the month of posting, UTC: ``2026-11``."""
+        return month_of(self.posted)
+
+    @classmethod
+    def of(cls, info: FileInfo, posted: int) -> IndexEntry:
+        return cls(
+            info.message_id,
+            info.media_id,
+            info.file_name,
+            info.size,
+            info.mime_type,
+            info.date,
+            posted,
+        )
+
+
+def month_of(unix_seconds: int) -> str:
+    return time.strftime("%Y-%m", time.gmtime(max(0, unix_seconds)))
 
 
 # A bot's own session as its client keeps it (Kurigram's `sessions` row): dc_id, api_id,

@@ -22,6 +22,8 @@ Keys, all under `tgstream:`:
   revoked               set   bin-channel message ids whose links answer 410
   banned                set   user ids the bot refuses
   copies                hash  "{chat}:{message}" -> the bin-channel copy of a user's file
+  index:{month}         hash  message id -> an indexed file (JSON), by month of posting
+  index:where           hash  message id -> its month (which index:{month} holds it)
   written               hash  key (or key/field) -> when its last write was made, in ms
                         (none for missing:…, which only ever says "missing" until it ends)
 """
@@ -44,7 +46,7 @@ from redis.exceptions import RedisError
 
 from .interface import BotSessions
 from .problems import SharedStateDown
-from .records import AuthKeyRecord, FileInfo, SessionFields, UpdateStates
+from .records import AuthKeyRecord, FileInfo, IndexEntry, SessionFields, UpdateStates
 
 log = logging.getLogger("tgstream.store.redis")
 
@@ -417,6 +419,45 @@ class RedisStore:
         key = f"{PREFIX}copies"
         field = f"{chat_id}:{message_id}"
         await self._write(f"{key}/{field}", _fixed(("HSET", key, field, copy_id)))
+
+    # --- the file index ---------------------------------------------------------------------
+
+    async def index_months(self) -> list[str]:
+        months = await self._read(self.client.hvals(f"{PREFIX}index:where"))
+        return sorted({_text(m) for m in months})
+
+    async def index_month(self, month: str) -> list[IndexEntry]:
+        found = await self._read(self.client.hgetall(f"{PREFIX}index:{month}"))
+        entries = [IndexEntry(*json.loads(value)) for value in found.values()]
+        return sorted(entries, key=lambda e: e.message_id)
+
+    async def save_index_entry(self, entry: IndexEntry) -> None:
+        row = [
+            entry.message_id,
+            entry.media_id,
+            entry.file_name,
+            entry.size,
+            entry.mime_type,
+            entry.modified,
+            entry.posted,
+        ]
+        where = f"{PREFIX}index:where"
+        commands: list[Command] = [
+            ("HSET", f"{PREFIX}index:{entry.month}", entry.message_id, json.dumps(row)),
+            ("HSET", where, entry.message_id, entry.month),
+        ]
+        await self._write(f"{PREFIX}index/{entry.message_id}", _fixed(*commands))
+
+    async def drop_index_entry(self, message_id: int) -> None:
+        where = f"{PREFIX}index:where"
+        month = await self._read(self.client.hget(where, str(message_id)))
+        if month is None:
+            return
+        commands: list[Command] = [
+            ("HDEL", f"{PREFIX}index:{_text(month)}", message_id),
+            ("HDEL", where, message_id),
+        ]
+        await self._write(f"{PREFIX}index/{message_id}", _fixed(*commands))
 
     # --- each bot's own session and update state ------------------------------------------
 

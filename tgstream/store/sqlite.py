@@ -20,7 +20,7 @@ from typing import Any
 
 from .interface import BotSessions
 from .problems import StoreUnavailable
-from .records import AuthKeyRecord, FileInfo
+from .records import AuthKeyRecord, FileInfo, IndexEntry
 
 log = logging.getLogger("tgstream.store")
 
@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS copies (
     chat_id INTEGER NOT NULL, message_id INTEGER NOT NULL, copy_id INTEGER NOT NULL,
     PRIMARY KEY (chat_id, message_id)
 );
+CREATE TABLE IF NOT EXISTS file_index (
+    message_id INTEGER PRIMARY KEY, media_id INTEGER NOT NULL, file_name TEXT NOT NULL,
+    size INTEGER NOT NULL, mime_type TEXT NOT NULL, modified INTEGER NOT NULL,
+    posted INTEGER NOT NULL, month TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS file_index_month ON file_index (month, message_id);
 CREATE TABLE IF NOT EXISTS flood_waits (
     bot_id INTEGER NOT NULL, method TEXT NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (bot_id, method)
@@ -298,6 +304,41 @@ class SqliteStore:
             "INSERT OR REPLACE INTO copies (chat_id, message_id, copy_id) VALUES (?, ?, ?)",
             (chat_id, message_id, copy_id),
         )
+
+    # --- the file index ---------------------------------------------------------------------
+
+    async def index_months(self) -> list[str]:
+        with self._lock:
+            rows = self.db.execute("SELECT DISTINCT month FROM file_index ORDER BY month")
+            return [str(r[0]) for r in rows]
+
+    async def index_month(self, month: str) -> list[IndexEntry]:
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT message_id, media_id, file_name, size, mime_type, modified, posted "
+                "FROM file_index WHERE month = ? ORDER BY message_id",
+                (month,),
+            ).fetchall()
+        return [IndexEntry(*row) for row in rows]
+
+    async def save_index_entry(self, entry: IndexEntry) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO file_index (message_id, media_id, file_name, size, "
+            "mime_type, modified, posted, month) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.message_id,
+                entry.media_id,
+                entry.file_name,
+                entry.size,
+                entry.mime_type,
+                entry.modified,
+                entry.posted,
+                entry.month,
+            ),
+        )
+
+    async def drop_index_entry(self, message_id: int) -> None:
+        self._write("DELETE FROM file_index WHERE message_id = ?", (message_id,))
 
     # --- everything, for `tgstream state migrate` ------------------------------------------
 

@@ -11,15 +11,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Route
 
 from .. import links
 from ..config import Settings
 from ..metrics import Metrics
+from ..store import StateStore
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
-from . import download, pages, watch
+from . import download, internal, pages, watch
 from .abuse import AbuseLimits
 from .counting import CountResponses
+from .dav import BASE as DAV_BASE
+from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .source import FileSource
@@ -42,6 +46,9 @@ class Server(Protocol):
     def files(self) -> FileSource: ...
     @property
     def revocations(self) -> Revocations: ...
+    @property
+    def store(self) -> StateStore: ...
+    async def backfill_index(self, gap: int) -> dict[str, int]: ...
 
 
 STATIC = PathLib(__file__).parent / "static"
@@ -249,5 +256,19 @@ def create_app(
         )
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
+
+    internal.add_routes(app, services.secret, services.backfill_index)
+    settings = services.settings
+    if settings.dav_users:
+        # Every method reaches the view (methods=None): it answers writes 405 itself.
+        view = DavView(
+            settings.dav_users,
+            services.store,
+            source,
+            services.metrics,
+            settings.first_byte_deadline,
+        )
+        for path in (DAV_BASE, DAV_BASE + "/{rest:path}"):
+            app.router.routes.append(Route(path, view, methods=None, include_in_schema=False))
 
     return app
