@@ -27,7 +27,7 @@ from .calls import note, terminal
 from .dcmap import DcMap
 from .errors import FloodWaitTooLong, UpstreamRejected
 from .flood import FloodPolicy
-from .hash_ranges import Coverage, HashRange, cut, mismatch, ranges_of, widen
+from .hash_ranges import Coverage, HashRange, cut, holds, mismatch, ranges_of, widen
 from .hashes import FileHashes
 from .outcomes import outcome_of
 from .policy import (
@@ -162,9 +162,11 @@ class Downloader:
                 coverage, data = await _both(
                     hashes.coverage(info, offset, stop), self._get_file(info, *wanted, urgent)
                 )
-                request = widen(offset, limit, coverage)
-                if request is not None and request != wanted:
-                    data = await self._get_file(info, *request, urgent)
+                request = wanted
+                if not holds(wanted, len(data), coverage):
+                    request = widen(offset, limit, coverage)
+                    if request is not None:
+                        data = await self._get_file(info, *request, urgent)
             if request is None:
                 raise UpstreamRejected(
                     f"message {info.message_id}: no getFile request holds the hash ranges of "
