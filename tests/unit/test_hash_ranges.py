@@ -142,7 +142,8 @@ def test_a_part_covering_several_ranges_checks_each() -> None:
         bad = bytearray(answer(data, (MiB, MiB)))
         bad[i * RANGE + 7] ^= 1
         problem = mismatch((MiB, MiB), (MiB, MiB), bytes(bad), cover)
-        assert problem == f"bytes {MiB + i * RANGE}..{MiB + (i + 1) * RANGE - 1} do not match their SHA-256"
+        first, last = MiB + i * RANGE, MiB + (i + 1) * RANGE - 1
+        assert problem == f"bytes {first}..{last} do not match their SHA-256"
 
 
 def test_past_the_end_an_empty_answer_passes_and_bytes_there_fail() -> None:
