@@ -285,6 +285,14 @@ class ControlClient:
             rule["delay"] = delay
         return self.set_faults(rpc_errors=[_with_user(rule, user_id)])
 
+    def corrupt_getfile(
+        self, *, count: int | None = 1, dc: int | None = None, file_id: int | None = None
+    ) -> dict[str, Any]:
+        """The next `count` upload.getFile answers (count None: every one) on `dc`, for file
+        `file_id` (a StoredFile id; None: any file), come with bytes flipped."""
+        rule = {"count": count, "dc": dc, "file_id": file_id}
+        return self.set_faults(corrupt_getfile=[rule])
+
     def rotate_file_references(self) -> dict[str, Any]:
         return self.set_faults(rotate_file_references=True)
 

@@ -50,6 +50,20 @@ class RpcErrorRule(CallRule):
     delay: float = Field(0, ge=0, le=3600)
 
 
+class CorruptRule(BaseModel):
+    """upload.getFile answers whose bytes are damaged on the way out: a bit flipped in the
+    first, middle and last byte, the length kept, so only a check of the content (the
+    SHA-256 of upload.getFileHashes) can tell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dc: int | None = None
+    # How many answers it damages before it is used up; None = every matching answer.
+    count: int | None = Field(1, ge=1)
+    # Only answers for this document or photo id (StoredFile.id); None = any file.
+    file_id: int | None = None
+
+
 _Rule = TypeVar("_Rule", bound=CallRule)
 
 
@@ -78,6 +92,8 @@ class FaultsUpdate(BaseModel):
     `rotate_file_references: true` rotates every file reference once, now.
     `revoke_authorizations: [dc, ...]` logs out every auth key on those DCs, so their next
     call answers AUTH_KEY_UNREGISTERED, as when Telegram terminates a session.
+    `corrupt_getfile` adds rules (first match wins) that damage the bytes of matching
+    upload.getFile answers.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -88,6 +104,17 @@ class FaultsUpdate(BaseModel):
     rpc_errors: list[RpcErrorRule] | None = None
     rotate_file_references: bool | None = None
     revoke_authorizations: list[int] | None = None
+    corrupt_getfile: list[CorruptRule] | None = None
+
+
+def corrupt(data: bytes) -> bytes:
+    """`data` with one bit flipped in its first, middle and last byte (empty stays empty)."""
+    if not data:
+        return data
+    damaged = bytearray(data)
+    for at in {0, len(data) // 2, len(data) - 1}:
+        damaged[at] ^= 0x01
+    return bytes(damaged)
 
 
 class TokenBucket:
@@ -120,6 +147,7 @@ class Faults:
         self.account_bandwidth_bps: int | None = None
         self.flood_waits: list[FloodRule] = []
         self.rpc_errors: list[RpcErrorRule] = []
+        self.corrupt_getfile: list[CorruptRule] = []
         self.reference_rotations = 0
         self.account_buckets: dict[int, TokenBucket] = {}
 
@@ -128,6 +156,7 @@ class Faults:
         self.account_bandwidth_bps = None
         self.flood_waits = []
         self.rpc_errors = []
+        self.corrupt_getfile = []
         self.account_buckets.clear()
 
     def snapshot(self) -> dict[str, Any]:
@@ -136,6 +165,7 @@ class Faults:
             "account_bandwidth_bps": self.account_bandwidth_bps,
             "flood_waits": [rule.model_dump() for rule in self.flood_waits],
             "rpc_errors": [rule.model_dump() for rule in self.rpc_errors],
+            "corrupt_getfile": [rule.model_dump() for rule in self.corrupt_getfile],
             "rotate_file_references": False,
             "file_reference_rotations": self.reference_rotations,
         }
@@ -157,6 +187,17 @@ class Faults:
     def rpc_error_for(self, method: str, dc: int, user_id: int | None) -> RpcErrorRule | None:
         """The rpc_error rule this request meets, with one of its uses spent."""
         return take_rule(self.rpc_errors, method, dc, user_id)
+
+    def corrupts(self, dc: int, file_id: int) -> bool:
+        """Whether this getFile answer is to be damaged, spending one use of the rule."""
+        for rule in self.corrupt_getfile:
+            if rule.dc in (None, dc) and rule.file_id in (None, file_id):
+                if rule.count is not None:
+                    rule.count -= 1
+                    if rule.count <= 0:
+                        self.corrupt_getfile.remove(rule)
+                return True
+        return False
 
     def hung(self, dc: int) -> bool:
         return self.dcs[dc].hang

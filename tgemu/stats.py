@@ -12,6 +12,9 @@ DC_COUNTERS = (
     "auth_imports",
     "getfile_requests",
     "getfile_bytes",
+    # getFile answers the corrupt_getfile fault damaged.
+    "getfile_corrupted",
+    "getfile_hashes_requests",
     "file_migrate_errors",
     "flood_waits",
     "file_reference_expired",

@@ -28,6 +28,12 @@ class Metrics:
         self.part_retries = Counter(
             "tgstream_part_retries", "Part fetches retried after an error", registry=r
         )
+        self.part_mismatches = Counter(
+            "tgstream_part_mismatches",
+            "upload.getFile answers that failed Telegram's SHA-256 (upload.getFileHashes) "
+            "and were fetched again or given up, never served",
+            registry=r,
+        )
         self.deadline_misses = Counter(
             "tgstream_deadline_misses",
             "Requests answered 503 because Telegram did not answer before the deadline",

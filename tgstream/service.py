@@ -147,7 +147,9 @@ class Services:
         ]
         dcmap = DcMap(store)
         resolver = FileResolver(bots, settings.bin_channel, store, flood, settings.file_recheck)
-        downloader = Downloader(workers, resolver, dcmap, flood, metrics)
+        downloader = Downloader(
+            workers, resolver, dcmap, flood, metrics, verify=settings.verify_parts
+        )
         disk = DiskTier(settings.cache_dir, settings.cache_disk_mb * 1024 * 1024)
         disk.open()
         cache = PartCache(settings.cache_size_mb * 1024 * 1024, disk)

@@ -33,9 +33,11 @@ async def post_faults(emu: EmulatorDep, request: Request) -> dict[str, Any]:
         raise ControlError(400, one_line(exc)) from None
     for dc in update.revoke_authorizations or []:
         check_dc(emu, dc)
-    for rule in update.rpc_errors or []:
-        if rule.dc is not None:
-            check_dc(emu, rule.dc)
+    rule_dcs = [rule.dc for rule in update.rpc_errors or []]
+    rule_dcs += [rule.dc for rule in update.corrupt_getfile or []]
+    for rule_dc in rule_dcs:
+        if rule_dc is not None:
+            check_dc(emu, rule_dc)
     for dc, settings in merged.items():
         was_down = faults.dcs[dc].down
         faults.dcs[dc] = settings
@@ -48,6 +50,8 @@ async def post_faults(emu: EmulatorDep, request: Request) -> dict[str, Any]:
         faults.flood_waits.extend(update.flood_waits)
     if update.rpc_errors is not None:
         faults.rpc_errors.extend(update.rpc_errors)
+    if update.corrupt_getfile is not None:
+        faults.corrupt_getfile.extend(update.corrupt_getfile)
     if update.rotate_file_references:
         emu.world.store.rotate_references()
         faults.reference_rotations += 1

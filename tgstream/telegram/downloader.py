@@ -1,16 +1,22 @@
 """Fetching one part of a file: the right DC, the least loaded bot, and every outcome
 carried out as the failure policy (policy.py) decides: retry, learn the DC, refresh the
 reference, recheck the message, sleep, fail over, reset the pool, or give up with the
-error the web layer turns into 404, 502 or 503 (an abort once the body has started)."""
+error the web layer turns into 404, 502 or 503 (an abort once the body has started).
+
+With verification on, every part is checked against Telegram's SHA-256 ranges
+(upload.getFileHashes, asked through the same DC, pools and policy) before it is returned:
+a part that fails is fetched again, and after VERIFY_TRIES failures the request fails as an
+upstream error (502, or an abort once the body has started), so a damaged byte is never
+served nor cached."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pyrogram import raw
 
@@ -19,8 +25,10 @@ from ..store import FileInfo
 from .bots import BotClient
 from .calls import note, terminal
 from .dcmap import DcMap
-from .errors import FloodWaitTooLong
+from .errors import FloodWaitTooLong, UpstreamRejected
 from .flood import FloodPolicy
+from .hash_ranges import Coverage, HashRange, cut, holds, mismatch, ranges_of, widen
+from .hashes import FileHashes
 from .outcomes import outcome_of
 from .policy import (
     EXPORT_AUTHORIZATION,
@@ -44,12 +52,23 @@ _WATCH_INTERVAL = 0.25
 # One getFile answer is at most 1 MiB; ten seconds without it means the connection (or the
 # DC) is in trouble, and its slot is better given back than held.
 PART_TIMEOUT = 10.0
+# Fetches of one part that may fail their hash check before the request is given up: a
+# damaged answer is rare, the same one twice in a row rarer, three times is not chance.
+VERIFY_TRIES = 3
+GET_FILE_HASHES = "upload.getFileHashes"
+
+_T = TypeVar("_T")
+_A = TypeVar("_A")
 
 
 @dataclass
 class BotWorker:
     bot: BotClient
     registry: DcRegistry
+
+
+class _NotAnswered(Exception):
+    """The answer is not the kind the call returns (not served): retried like a lost one."""
 
 
 class _Failed(Exception):
@@ -70,6 +89,7 @@ class Downloader:
         flood: FloodPolicy,
         metrics: Metrics,
         part_timeout: float = PART_TIMEOUT,
+        verify: bool = True,
     ) -> None:
         self.workers = list(workers)
         self.resolver = resolver
@@ -77,6 +97,8 @@ class Downloader:
         self.flood = flood
         self.metrics = metrics
         self.part_timeout = part_timeout
+        # Telegram's hashes of the files' ranges; None: parts are returned unchecked.
+        self.hashes = FileHashes(self._file_hashes) if verify else None
 
     def _wait_for(self, worker: BotWorker, dc: int) -> float:
         """Seconds until this bot may fetch from the DC (0: now)."""
@@ -116,8 +138,96 @@ class Downloader:
             await asyncio.sleep(max(wait, 0.05))
 
     async def fetch(self, info: FileInfo, offset: int, limit: int, urgent: bool = False) -> bytes:
-        """The bytes Telegram returns for this part (short only at the end of the file).
+        """The bytes Telegram returns for this part (short only at the end of the file),
+        checked against its hashes when verification is on.
         `urgent` marks a stream's first part: it goes ahead of bulk parts."""
+        if self.hashes is None:
+            return await self._get_file(info, offset, limit, urgent)
+        return await self._verified(self.hashes, info, offset, limit, urgent)
+
+    async def _verified(
+        self, hashes: FileHashes, info: FileInfo, offset: int, limit: int, urgent: bool
+    ) -> bytes:
+        wanted = (offset, limit)
+        stop = offset + limit
+        for attempt in range(1, VERIFY_TRIES + 1):
+            known = hashes.book.coverage(info.media_id, offset, stop)
+            request: tuple[int, int] | None
+            if isinstance(known, Coverage):
+                coverage, request = known, widen(offset, limit, known)
+                data = await self._get_file(info, *request, urgent) if request else b""
+            else:
+                # Both at once: the hashes cost no time on the way to the bytes, and they
+                # nearly always show the part needs no wider request.
+                coverage, data = await _both(
+                    hashes.coverage(info, offset, stop), self._get_file(info, *wanted, urgent)
+                )
+                request = wanted
+                if not holds(wanted, len(data), coverage):
+                    request = widen(offset, limit, coverage)
+                    if request is not None:
+                        data = await self._get_file(info, *request, urgent)
+            if request is None:
+                raise UpstreamRejected(
+                    f"message {info.message_id}: no getFile request holds the hash ranges of "
+                    f"bytes {offset}..{stop - 1}"
+                )
+            problem = await asyncio.to_thread(mismatch, wanted, request, data, coverage)
+            if problem is None:
+                return cut(wanted, request[0], data)
+            self.metrics.part_mismatches.inc()
+            log.warning(
+                "a part failed its hash check",
+                extra={
+                    "message_id": info.message_id,
+                    "offset": offset,
+                    "limit": limit,
+                    "attempt": attempt,
+                    "error": problem,
+                },
+            )
+        raise UpstreamRejected(
+            f"message {info.message_id}: bytes {offset}..{stop - 1} failed their hash check "
+            f"{VERIFY_TRIES} times"
+        )
+
+    async def _get_file(self, info: FileInfo, offset: int, limit: int, urgent: bool) -> bytes:
+        def query(location: raw.base.InputFileLocation) -> Any:
+            return raw.functions.upload.GetFile(location=location, offset=offset, limit=limit)
+
+        def accept(result: Any, dc: int) -> bytes:
+            data = getattr(result, "bytes", None)
+            if not isinstance(data, bytes):
+                raise _NotAnswered(f"no file in the answer: {result!r}"[:200])
+            self.metrics.parts_fetched.labels(str(dc)).inc()
+            self.metrics.upstream_bytes.labels(str(dc)).inc(len(data))
+            return data
+
+        return await self._call(info, GET_FILE, query, accept, urgent)
+
+    async def _file_hashes(self, info: FileInfo, offset: int) -> list[HashRange]:
+        def query(location: raw.base.InputFileLocation) -> Any:
+            return raw.functions.upload.GetFileHashes(location=location, offset=offset)
+
+        def accept(result: Any, dc: int) -> list[HashRange]:
+            if not isinstance(result, list):
+                raise _NotAnswered(f"no hashes in the answer: {result!r}"[:200])
+            return ranges_of(result)
+
+        return await self._call(info, GET_FILE_HASHES, query, accept, urgent=False)
+
+    async def _call(
+        self,
+        info: FileInfo,
+        method: str,
+        query: Callable[[raw.base.InputFileLocation], Any],
+        accept: Callable[[Any, int], _T],
+        urgent: bool,
+    ) -> _T:
+        """One call about a file's content, carried out under the failure policy.  Both
+        getFile and getFileHashes answer the same errors for the same reasons (a location on
+        another DC, an expired reference, a flood wait), so both follow getFile's rules and
+        its flood bench."""
         attempt = 0
         rechecked = False
         while True:
@@ -126,7 +236,7 @@ class Downloader:
             await self.flood.refresh(*ready, method=GET_FILE)
             worker = await self._pick(dc)
             try:
-                return await self._fetch_with(worker, dc, info, offset, limit, urgent)
+                return await self._call_with(worker, dc, info, query, accept, urgent)
             except _Failed as failed:
                 outcome = outcome_of(failed.cause)
                 if outcome is None:
@@ -140,7 +250,7 @@ class Downloader:
             other = self.choose(dc, exclude=worker) is not None
             situation = Situation(self.flood.threshold, other, attempt, rechecked)
             decision = decide(GET_FILE, outcome, situation)
-            note(GET_FILE, worker.bot.bot_id, outcome, decision)
+            note(method, worker.bot.bot_id, outcome, decision)
             action = decision.action
             if action is Action.LEARN_DC:
                 assert decision.dc is not None
@@ -167,17 +277,19 @@ class Downloader:
                     await self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
                 if action is Action.NOT_FOUND:
                     await self.resolver.forget(info)
-                raise terminal(decision, outcome, GET_FILE, worker.bot.bot_id)
+                    if self.hashes is not None:
+                        self.hashes.forget(info.media_id)
+                raise terminal(decision, outcome, method, worker.bot.bot_id)
 
-    async def _fetch_with(
+    async def _call_with(
         self,
         worker: BotWorker,
         dc: int,
         info: FileInfo,
-        offset: int,
-        limit: int,
+        query: Callable[[raw.base.InputFileLocation], Any],
+        accept: Callable[[Any, int], _T],
         urgent: bool,
-    ) -> bytes:
+    ) -> _T:
         worker.bot.load += 1
         try:
             try:
@@ -200,10 +312,9 @@ class Downloader:
                     file_reference=info.file_reference,
                     thumb_size="",
                 )
-            query = raw.functions.InvokeWithoutUpdates(
-                query=raw.functions.upload.GetFile(location=location, offset=offset, limit=limit)
+            request = asyncio.ensure_future(
+                self._invoke(member, raw.functions.InvokeWithoutUpdates(query=query(location)))
             )
-            request = asyncio.ensure_future(self._invoke(member, query))
 
             def answered(task: asyncio.Future[Any]) -> None:
                 worker.registry.release(dc, member)
@@ -221,13 +332,11 @@ class Downloader:
                 raise _Failed(exc, member.generation) from None
         finally:
             worker.bot.load -= 1
-        data = getattr(result, "bytes", None)
-        if not isinstance(data, bytes):
+        try:
+            return accept(result, dc)
+        except _NotAnswered as exc:
             # A bad_msg_notification passed through as an answer: the request was not served.
-            raise _Failed(ConnectionResetError(f"no file in the answer: {result!r}"[:200]), 0)
-        self.metrics.parts_fetched.labels(str(dc)).inc()
-        self.metrics.upstream_bytes.labels(str(dc)).inc(len(data))
-        return data
+            raise _Failed(ConnectionResetError(str(exc)), 0) from None
 
     async def _send(self, member: PooledSession, query: Any) -> Any:
         """One try, its outcome as it is: Kurigram's invoke would retry on its own and
@@ -262,3 +371,21 @@ class Downloader:
                 request.cancel()
                 # Waited, not awaited: our own cancellation must still reach the caller.
                 await asyncio.wait({request})
+
+
+async def _both(first: Awaitable[_A], second: Awaitable[_T]) -> tuple[_A, _T]:
+    """Both results; when one fails, the other is cancelled and the failure raised."""
+    one_task, two_task = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    tasks: tuple[asyncio.Future[Any], ...] = (one_task, two_task)
+    try:
+        one, two = await asyncio.gather(one_task, two_task)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        # Waited for, so that neither's error is left unread.
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled():
+                task.exception()
+        raise
+    return one, two
