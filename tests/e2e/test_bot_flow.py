@@ -50,11 +50,11 @@ def test_video_to_bot_gives_working_download_and_watch_links(
     assert body.status_code == 200
     assert hashlib.sha256(body.content).digest() == hashlib.sha256(data).digest()
 
-    page = httpx.get(watch)
+    page = httpx.get(watch, timeout=30)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<video" in page.text and "holiday clip.mp4" in page.text
     assert "/static/watch.js" in page.text
-    assert httpx.get(f"{server.url}/static/watch.css").status_code == 200
+    assert httpx.get(f"{server.url}/static/watch.css", timeout=30).status_code == 200
 
 
 def test_start_help_channel_post_and_refused_user(

@@ -56,7 +56,7 @@ def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
         video = httpx.get(info["download"], timeout=60)
         assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
         assert video.content[4:8] == b"ftyp" and len(video.content) > 1_000_000
-        page = httpx.get(info["watch"])
+        page = httpx.get(info["watch"], timeout=30)
         assert page.status_code == 200 and "<video" in page.text
         assert httpx.get(info["public_url"] + "/metrics").status_code == 200
         assert httpx.get(info["control"] + "/stats").json()["dcs"]["4"]["getfile_requests"] > 0

@@ -26,7 +26,7 @@ def test_conditional_requests_dispositions_and_metrics(
     ]
     server = new_server(server_factory, emulator, tmp_path, "http")
     url = server.link(message_id)
-    first = httpx.get(url)
+    first = httpx.get(url, timeout=30)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
     assert first.headers["content-disposition"] == (
         'inline; filename="my _cut__final _.mkv"; '
@@ -34,15 +34,15 @@ def test_conditional_requests_dispositions_and_metrics(
     )
     assert httpx.get(url + "&download=1").headers["content-disposition"].startswith("attachment;")
 
-    not_modified = httpx.get(url, headers={"If-None-Match": etag})
+    not_modified = httpx.get(url, headers={"If-None-Match": etag}, timeout=30)
     assert not_modified.status_code == 304 and not_modified.content == b""
     assert httpx.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
-    partial = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": etag})
+    partial = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": etag}, timeout=30)
     assert partial.status_code == 206 and partial.content == data[10:20]
-    by_date = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": modified})
+    by_date = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": modified}, timeout=30)
     assert by_date.status_code == 206
-    stale = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": '"stale"'})
+    stale = httpx.get(url, headers={"Range": "bytes=10-19", "If-Range": '"stale"'}, timeout=30)
     assert stale.status_code == 200 and len(stale.content) == len(data)
 
     assert httpx.get(url.replace("sig=", "sig=x")).status_code == 403

@@ -105,16 +105,16 @@ def test_curl_like_clients_get_json(
     missing = server.link(2_000_000_000, "gone.mp4")
     for accept in (None, "*/*", "application/json", "application/json, text/html"):
         headers = {} if accept is None else {"Accept": accept}
-        landing = httpx.get(server.url + "/", headers=headers)
+        landing = httpx.get(server.url + "/", headers=headers, timeout=30)
         assert landing.status_code == 200 and landing.json()["ok"] is True
         assert landing.json()["bot_url"] == f"https://t.me/{BOT}"
-        gone = httpx.get(missing, headers=headers)
+        gone = httpx.get(missing, headers=headers, timeout=30)
         assert gone.status_code == 404 and gone.json() == {"error": "no such file"}
         forged = httpx.get(missing.replace("sig=", "sig=x"), headers=headers)
         assert forged.status_code == 403 and forged.json() == {"error": "invalid or forged link"}
     # The same answers to a browser, as pages with the same status and headers.
-    page = httpx.get(missing, headers={"Accept": BROWSER_ACCEPT})
-    data = httpx.get(missing, headers={"Accept": "*/*"})
+    page = httpx.get(missing, headers={"Accept": BROWSER_ACCEPT}, timeout=30)
+    data = httpx.get(missing, headers={"Accept": "*/*"}, timeout=30)
     assert page.status_code == data.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
     skip = {"content-type", "content-length", "date"}
@@ -165,7 +165,7 @@ def test_one_name_across_bot_link_page_and_download(
         assert re.search(rf"<b>{re.escape(name)}</b>|^{re.escape(name)}$", reply["text"], re.M)
         assert _name_in(download) == _name_in(watch) == name
         # The watch page.
-        page = httpx.get(watch)
+        page = httpx.get(watch, timeout=30)
         assert page.status_code == 200
         assert f"<title>{name} · tgstream</title>" in page.text
         assert f"<h1>{name}</h1>" in page.text
