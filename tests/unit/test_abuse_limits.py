@@ -18,14 +18,13 @@ from limits import parse as parse_limit
 from starlette.requests import ClientDisconnect
 
 from tests.support.memory_files import PIECE, Failure, MemoryFiles, file_info, sha
+from tests.support.web_app import app_over, settings_for
 from tgstream import links
 from tgstream.config import ConfigError, Settings, load_settings
 from tgstream.metrics import Metrics
 from tgstream.service import Services
-from tgstream.status import render as render_status
 from tgstream.telegram.errors import FileGone, TelegramUnavailable
 from tgstream.web.abuse import STREAMS_RETRY_AFTER, AbuseLimits, TooManyRequests
-from tgstream.web.app import create_app
 
 DATA = os.urandom(4 * PIECE)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -96,20 +95,12 @@ async def make_app(tmp_path: Path) -> AsyncIterator[Callable[..., App]]:
     built: list[Services] = []
 
     def make(**limits: Any) -> App:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            api_id=12345,
-            api_hash="0123456789abcdef0123456789abcdef",
-            bot_token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
-            bin_channel=-1001234567890,
-            session_dir=tmp_path / str(len(built)),
-            **limits,
-        )
+        settings = settings_for(tmp_path / str(len(built)), **limits)
         services = Services.build(settings)
         built.append(services)
         files = MemoryFiles()
         files.add(file_info(1, len(DATA)), DATA)
-        return App(services, files, create_app(services, lambda: render_status(services), files))
+        return App(services, files, app_over(services, files))
 
     yield make
     for services in built:

@@ -14,13 +14,12 @@ import httpx
 import pytest
 
 from tests.support.memory_files import PIECE, MemoryFiles, file_info, sha
+from tests.support.web_app import app_over, client_of, settings_for
 from tgstream import links
 from tgstream.config import Settings
 from tgstream.service import Services
-from tgstream.status import render as render_status
 from tgstream.store import IndexEntry
 from tgstream.telegram.errors import FileGone, TelegramUnavailable
-from tgstream.web.app import create_app
 from tgstream.web.internal import BACKFILL_PATH
 
 DATA = os.urandom(3 * PIECE + 7)
@@ -36,16 +35,7 @@ class Dav:
 
 
 def settings(tmp_path: Path, **extra: object) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_id=12345,
-        api_hash="0123456789abcdef0123456789abcdef",
-        bot_token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
-        bin_channel=-1001234567890,
-        session_dir=tmp_path,
-        first_byte_deadline=0.5,
-        **extra,
-    )
+    return settings_for(tmp_path, first_byte_deadline=0.5, **extra)
 
 
 async def open_app(
@@ -53,9 +43,8 @@ async def open_app(
 ) -> tuple[Services, MemoryFiles, httpx.AsyncClient]:
     services = Services.build(settings(tmp_path, **extra))
     files = MemoryFiles()
-    web = create_app(services, lambda: render_status(services), files)
-    transport = httpx.ASGITransport(app=web, raise_app_exceptions=False)
-    return services, files, httpx.AsyncClient(transport=transport, base_url="http://tgstream")
+    web = app_over(services, files)
+    return services, files, client_of(web)
 
 
 @pytest.fixture

@@ -13,10 +13,8 @@ import httpx
 import pytest
 
 from tests.support.memory_files import MemoryFiles
-from tgstream.config import Settings
+from tests.support.web_app import app_over, settings_for
 from tgstream.service import Services
-from tgstream.status import render as render_status
-from tgstream.web.app import create_app
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "tgstream.json"
 _TYPE = re.compile(r"^# TYPE (\S+) (counter|gauge|histogram|summary|untyped|info)$")
@@ -49,16 +47,9 @@ WANTED = {
 @pytest.fixture
 async def exposed(tmp_path: Path) -> AsyncIterator[set[str]]:
     """The sample names GET /metrics declares, from the app and registry a server builds."""
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_id=12345,
-        api_hash="0123456789abcdef0123456789abcdef",
-        bot_token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
-        bin_channel=-1001234567890,
-        session_dir=tmp_path,
-    )
+    settings = settings_for(tmp_path)
     services = Services.build(settings)
-    web = create_app(services, lambda: render_status(services), MemoryFiles())
+    web = app_over(services, MemoryFiles())
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=web), base_url="http://tgstream"

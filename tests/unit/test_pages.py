@@ -18,13 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from tests.support.memory_files import PIECE, MemoryFiles, file_info
+from tests.support.web_app import app_over, client_of, settings_for
 from tgstream import links
-from tgstream.config import Settings
 from tgstream.service import Services
-from tgstream.status import render as render_status
 from tgstream.telegram.errors import FileGone, TelegramUnavailable
 from tgstream.web import pages, watch
-from tgstream.web.app import create_app
 from tgstream.web.errors import error_response_for
 
 DATA = os.urandom(2 * PIECE + 3)
@@ -107,20 +105,14 @@ def test_a_page_escapes_what_it_repeats_and_says_when_to_retry() -> None:
 
 
 async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tgstream") as client:
+    async with client_of(app) as client:
         yield client
 
 
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_id=12345,
-        api_hash="0123456789abcdef0123456789abcdef",
-        bot_token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
-        bin_channel=-1001234567890,
-        session_dir=tmp_path,
+    settings = settings_for(
+        tmp_path,
         public_url="https://files.example.org/base",
         frame_ancestors="https://embed.example.org",
     )
@@ -143,7 +135,7 @@ def files() -> MemoryFiles:
 
 @pytest.fixture
 async def web(services: Services, files: MemoryFiles) -> FastAPI:
-    app = create_app(services, lambda: render_status(services), files)
+    app = app_over(services, files)
 
     # What the owner's and the limits' parts raise: an HTTPException from a route.
     @app.get("/raise/{status}")

@@ -12,11 +12,9 @@ import httpx
 import pytest
 
 from tests.support.memory_files import MemoryFiles, file_info
+from tests.support.web_app import app_over, client_of, settings_for
 from tgstream import links
-from tgstream.config import Settings
 from tgstream.service import Services
-from tgstream.status import render as render_status
-from tgstream.web.app import create_app
 
 DATA = os.urandom(5000)
 
@@ -46,21 +44,13 @@ class App:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[App]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_id=12345,
-        api_hash="0123456789abcdef0123456789abcdef",
-        bot_token="123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi",
-        bin_channel=-1001234567890,
-        session_dir=tmp_path,
-    )
+    settings = settings_for(tmp_path)
     services = Services.build(settings)
     files = MemoryFiles()
     files.add(file_info(1, len(DATA)), DATA)
-    web = create_app(services, lambda: render_status(services), files)
-    transport = httpx.ASGITransport(app=web, raise_app_exceptions=False)
+    web = app_over(services, files)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://tgstream") as client:
+        async with client_of(web) as client:
             yield App(services, files, client)
     finally:
         await services.store.close()
