@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pyrogram import errors, raw
+from pyrogram import raw
 
 from ..store import IndexEntry, StateStore
 from . import calls
+from .bin_channel import get_messages
 from .bots import BotClient
 from .channel_walk import GAP, ChannelWalk
 from .errors import FileGone, TelegramUnavailable
@@ -28,7 +29,6 @@ from .resolver import FileResolver
 
 log = logging.getLogger("tgstream.telegram.file_index")
 
-_CALL_TIMEOUT = 10.0
 # Rounds of waiting for a bot that may ask, and the longest wait of one, before giving up.
 _PATIENCE = 10
 _LONGEST_WAIT = 300.0
@@ -118,7 +118,7 @@ async def _fetch(
                 result = await calls.call(
                     GET_MESSAGES,
                     bot.bot_id,
-                    lambda: _get_messages(bot, bin_channel, channels, ids),  # noqa: B023
+                    lambda: get_messages(bot, bin_channel, channels, ids),  # noqa: B023
                     flood,
                 )
             except TelegramUnavailable as exc:
@@ -129,38 +129,3 @@ async def _fetch(
         log.warning("index backfill waits", extra={"seconds": wait, "error": str(last)})
         await asyncio.sleep(wait)
     raise last
-
-
-async def _get_messages(
-    bot: BotClient, bin_channel: int, channels: dict[int, Any], ids: list[int]
-) -> Any:
-    return await bot.client.invoke(
-        raw.functions.channels.GetMessages(
-            channel=await _input_channel(bot, bin_channel, channels),
-            id=[raw.types.InputMessageID(id=i) for i in ids],
-        ),
-        retries=1,
-        timeout=_CALL_TIMEOUT,
-        sleep_threshold=0,
-    )
-
-
-async def _input_channel(bot: BotClient, bin_channel: int, channels: dict[int, Any]) -> Any:
-    # As the resolver names it: asked of Telegram with access_hash 0, which bots may use.
-    channel = channels.get(bot.bot_id)
-    if channel is None:
-        bare = -bin_channel - 1_000_000_000_000
-        result = await bot.client.invoke(
-            raw.functions.channels.GetChannels(
-                id=[raw.types.InputChannel(channel_id=bare, access_hash=0)]
-            ),
-            retries=1,
-            timeout=_CALL_TIMEOUT,
-            sleep_threshold=0,
-        )
-        found = [c for c in result.chats if isinstance(c, raw.types.Channel)]
-        if not found:
-            raise errors.ChannelPrivate()
-        channel = raw.types.InputChannel(channel_id=found[0].id, access_hash=found[0].access_hash)
-        channels[bot.bot_id] = channel
-    return channel

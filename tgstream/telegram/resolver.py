@@ -20,10 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyrogram import errors, raw
+from pyrogram import raw
 
 from ..store import FileInfo, StateStore
 from . import calls
+from .bin_channel import get_messages
 from .bots import BotClient
 from .errors import FileGone, TelegramUnavailable, UpstreamRejected
 from .flood import FloodPolicy
@@ -35,8 +36,6 @@ log = logging.getLogger("tgstream.telegram.resolver")
 # How long an id Telegram called missing is answered 404 without asking again.
 MISSING_TTL = 60.0
 _MISSING_MAX = 10_000
-# Bounded per call: the HTTP deadline covers the whole request anyway.
-_CALL_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,39 +203,7 @@ class FileResolver:
         raise TelegramUnavailable(str(last), last.retry_after)
 
     async def _get_message(self, bot: BotClient, message_id: int) -> Any:
-        return await bot.client.invoke(
-            raw.functions.channels.GetMessages(
-                channel=await self._input_channel(bot),
-                id=[raw.types.InputMessageID(id=message_id)],
-            ),
-            retries=1,
-            timeout=_CALL_TIMEOUT,
-            sleep_threshold=0,
-        )
-
-    async def _input_channel(self, bot: BotClient) -> Any:
-        """The bin channel as this bot may name it (each account sees its own access_hash).
-        Asked of Telegram directly (a bot may use access_hash 0 for that), not through
-        Kurigram's resolve_peer, which only answers from what it managed to save to disk."""
-        channel = self._channels.get(bot.bot_id)
-        if channel is None:
-            bare = -self.bin_channel - 1_000_000_000_000
-            result = await bot.client.invoke(
-                raw.functions.channels.GetChannels(
-                    id=[raw.types.InputChannel(channel_id=bare, access_hash=0)]
-                ),
-                retries=1,
-                timeout=_CALL_TIMEOUT,
-                sleep_threshold=0,
-            )
-            found = [c for c in result.chats if isinstance(c, raw.types.Channel)]
-            if not found:
-                raise errors.ChannelPrivate()
-            channel = raw.types.InputChannel(
-                channel_id=found[0].id, access_hash=found[0].access_hash
-            )
-            self._channels[bot.bot_id] = channel
-        return channel
+        return await get_messages(bot, self.bin_channel, self._channels, [message_id])
 
     async def _found(self, message_id: int, result: Any) -> FileInfo:
         messages = [m for m in result.messages if isinstance(m, raw.types.Message)]
