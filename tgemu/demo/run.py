@@ -450,7 +450,8 @@ def _links_of(message_id: int, env: dict[str, str], cwd: Path) -> dict[str, str]
     watch = next((u for u in urls if "/watch/" in u), None)
     if done.returncode != 0 or download is None or watch is None:
         raise RuntimeError(f"tgstream link {message_id} failed: {done.stderr.strip()}")
-    return {"download": download, "watch": watch}
+    # As the bot's reply gives it on the first run: a download link that saves.
+    return {"download": f"{download}&download=1", "watch": watch}
 
 
 def _send_command(control: str) -> str:
