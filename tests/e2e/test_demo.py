@@ -88,3 +88,33 @@ def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
+
+    # Run again on the same state: the sample is in the bin channel already, not sent again,
+    # and the links are the same.
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tgstream",
+            "demo",
+            "--state-dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+            "--public-url",
+            public,
+            "--exit-after-start",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = json.loads(next(x for x in again.stdout.splitlines() if x.startswith('{"demo"')))
+    assert second["demo"]["reused"] == "true"
+    assert "already in the bin channel" in again.stdout
+    assert (second["demo"]["download"], second["demo"]["watch"]) == (
+        info["download"],
+        info["watch"],
+    )
