@@ -60,7 +60,7 @@ def test_an_unknown_constructor_is_unparsable(body: bytes) -> None:
 
 
 def test_every_handler_is_registered_under_its_constructor_once() -> None:
-    assert len(METHODS.by_id) == 24
+    assert len(METHODS.by_id) == 25
     for constructor in (
         functions.upload.GetFile.ID,
         functions.auth.ImportBotAuthorization.ID,
