@@ -53,7 +53,7 @@ def test_a_damaged_answer_is_fetched_again_and_never_served(
     emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
 ) -> None:
     data, message_id, media_id = post(emulator, SIZE)
-    server = new_server(server_factory, emulator, tmp_path, "verify", **NO_CACHE)
+    server = new_server(server_factory, emulator, tmp_path, "verify", VERIFY_PARTS="1", **NO_CACHE)
     warm(server, message_id, data)
     emulator.reset()
     emulator.control.corrupt_getfile(count=2, dc=FILE_DC, file_id=media_id)
@@ -98,7 +98,7 @@ def test_a_file_damaged_on_every_answer_is_a_502_before_the_headers(
     emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
 ) -> None:
     data, message_id, media_id = post(emulator, SIZE)
-    server = new_server(server_factory, emulator, tmp_path, "broken", **NO_CACHE)
+    server = new_server(server_factory, emulator, tmp_path, "broken", VERIFY_PARTS="1", **NO_CACHE)
     warm(server, message_id, data)
     emulator.control.corrupt_getfile(count=None, dc=FILE_DC, file_id=media_id)
     response = httpx.get(
@@ -129,6 +129,7 @@ def test_a_file_damaged_mid_body_cuts_the_connection(
         emulator,
         tmp_path,
         "cut",
+        VERIFY_PARTS="1",
         CONNECTIONS_PER_DC="1",
         PARTS_IN_FLIGHT="2",
         **NO_CACHE,
