@@ -88,7 +88,9 @@ def prefers_html(accept: str | None) -> bool:
 
 # --- the pages ----------------------------------------------------------------------
 
-_PAGE = Template("""<!doctype html>
+# Every page's head (the watch page's too): its title ($title, escaped by the caller) and the
+# one stylesheet, served by tgstream itself.
+PAGE_HEAD = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -98,7 +100,11 @@ _PAGE = Template("""<!doctype html>
 <link rel="stylesheet" href="/static/watch.css">
 </head>
 <body>
-<main class="page">
+"""
+
+_PAGE = Template(
+    PAGE_HEAD
+    + """<main class="page">
 <div class="notice $tone">
 <div class="badge" aria-hidden="true">$badge</div>
 <h1>$title</h1>
@@ -108,7 +114,8 @@ $body
 </main>
 </body>
 </html>
-""")
+"""
+)
 
 # What each status means to someone who opened a link: a title and what to do about it.
 _ERRORS: dict[int, tuple[str, str]] = {

@@ -13,20 +13,13 @@ from urllib.parse import quote
 from ..sizes import human_size
 from ..store import FileInfo
 from ..telegram.metadata import clean_media_type
+from .pages import PAGE_HEAD
 
 __all__ = ["player_links", "render"]
 
-_PAGE = Template("""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>$title · tgstream</title>
-<link rel="stylesheet" href="/static/watch.css">
-</head>
-<body>
-<main>
+_PAGE = Template(
+    PAGE_HEAD
+    + """<main>
 $view
 <div class="actions">
 <a class="button primary" href="$download_attachment" download="$download_name">Download</a>
@@ -39,7 +32,8 @@ $players
 <script src="/static/watch.js" defer></script>
 </body>
 </html>
-""")
+"""
+)
 
 # A page with a sheet's folded corner: the file card's icon, drawn by the page itself.
 _FILE_ICON = (
