@@ -205,10 +205,9 @@ class Settings(BaseSettings):
     (not inside it: SESSION_DIR holds the sessions, and its backups need not hold parts)."""
     first_part_kb: int = 128
     """Size of the first upstream request of a stream; 0 turns the small first part off."""
-    verify_parts: bool = False
+    verify_parts: bool = True
     """Check every part fetched from Telegram against its SHA-256 ranges (upload.getFileHashes)
-    before it is served or cached; a part that fails is fetched again, never served.  Off by
-    default until it no longer stalls viewers on a CPU-starved machine (issue 17)."""
+    before it is served or cached; a part that fails is fetched again, never served."""
     flood_sleep_threshold: int = Field(default=10, ge=0)
     """FLOOD_WAITs up to this are slept by the request that hit them; longer ones move the
     work to another bot or answer 503.  The client library sleeps no longer than this."""

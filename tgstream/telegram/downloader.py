@@ -160,7 +160,8 @@ class Downloader:
                 # Both at once: the hashes cost no time on the way to the bytes, and they
                 # nearly always show the part needs no wider request.
                 coverage, data = await _both(
-                    hashes.coverage(info, offset, stop), self._get_file(info, *wanted, urgent)
+                    hashes.coverage(info, offset, stop, urgent),
+                    self._get_file(info, *wanted, urgent),
                 )
                 request = wanted
                 if not holds(wanted, len(data), coverage):
@@ -205,7 +206,7 @@ class Downloader:
 
         return await self._call(info, GET_FILE, query, accept, urgent)
 
-    async def _file_hashes(self, info: FileInfo, offset: int) -> list[HashRange]:
+    async def _file_hashes(self, info: FileInfo, offset: int, urgent: bool) -> list[HashRange]:
         def query(location: raw.base.InputFileLocation) -> Any:
             return raw.functions.upload.GetFileHashes(location=location, offset=offset)
 
@@ -214,7 +215,7 @@ class Downloader:
                 raise _NotAnswered(f"no hashes in the answer: {result!r}"[:200])
             return ranges_of(result)
 
-        return await self._call(info, GET_FILE_HASHES, query, accept, urgent=False)
+        return await self._call(info, GET_FILE_HASHES, query, accept, urgent)
 
     async def _call(
         self,
