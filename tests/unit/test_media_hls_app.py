@@ -124,8 +124,30 @@ async def test_subtitles_become_webvtt_on_the_segments_clock(app: App) -> None:
     assert "00:00:01.000 --> 00:00:03.000\nHello, world\n" in first.text
     assert "00:00:05.500 --> 00:00:08.000\nSecond line\nin two rows\n" in first.text
     assert "-->" not in second.text
-    french = await app.client.get(app.url(SRT_FILM, "a2/0.ts"))
-    assert french.status_code == 200 and len(french.content) % 188 == 0
+
+
+async def test_aac_stereo_is_copied_not_transcoded(app: App, tmp_path: Path) -> None:
+    await app.client.get(app.url(SRT_FILM))
+    for number in (0, 1):
+        french = await app.client.get(app.url(SRT_FILM, f"a2/{number}.ts"))
+        assert french.status_code == 200 and len(french.content) % 188 == 0
+        (tmp_path / f"{number}.ts").write_bytes(french.content)
+    assert app.metric("tgstream_transcode_jobs_total", outcome="made") == 2
+    assert app.metric("tgstream_transcoded_audio_seconds_total") == 0
+    # The two segments hold the track's packets from 0 and 6 s on, without overlap.
+    ends = []
+    for number in (0, 1):
+        with av.open(str(tmp_path / f"{number}.ts")) as container:
+            stream = container.streams.audio[0]
+            assert stream.codec_context.name == "aac" and stream.codec_context.channels == 2
+            times = [
+                float(p.pts * p.time_base) - 10.0
+                for p in container.demux(stream)
+                if p.pts is not None
+            ]
+        ends.append((min(times), max(times)))
+    assert ends[0][0] == pytest.approx(0.0, abs=0.03) and ends[1][0] == pytest.approx(6.0, abs=0.03)
+    assert ends[0][1] < ends[1][0]
 
 
 async def test_refusals(app: App) -> None:

@@ -4,7 +4,8 @@ bounded to the segment's bytes).
 - video: the packets from the segment's first keyframe up to the next cut, copied into
   MPEG-TS (libavformat's automatic bitstream filters turn H.264/HEVC into Annex B there);
 - audio: one track decoded and encoded as AAC-LC stereo 48 kHz into MPEG-TS, exactly the
-  segment's samples, so consecutive segments join without gap or overlap;
+  segment's samples, so consecutive segments join without gap or overlap (a track that is
+  AAC stereo already is copied, packet by packet);
 - subtitles: one text track's cues that start in the segment, as WebVTT.
 
 Timestamps stay the file's own, plus playlists.MPEGTS_OFFSET, in every rendition: segments
@@ -125,6 +126,8 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
             raise Unreadable(f"no audio track {track}")
         source = container.streams[track]
         assert isinstance(source, AudioStream)
+        if _is_aac_stereo(source):
+            return _copy_audio(container, source, probe, segment, clock)
         buffer, out = _ts_output()
         first = round(segment.start * RATE)
         last = round(segment.end * RATE)
@@ -161,6 +164,43 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
         raise Unreadable(f"cannot read the audio ({exc.strerror or exc})") from None
     finally:
         container.close()
+
+
+def _is_aac_stereo(stream: AudioStream) -> bool:
+    context = stream.codec_context
+    return context.codec.canonical_name == "aac" and context.channels == 2
+
+
+def _copy_audio(
+    container: InputContainer,
+    source: AudioStream,
+    probe: MediaProbe,
+    segment: Segment,
+    clock: float,
+) -> Made:
+    """AAC stereo already: its packets that start in the segment, copied (consecutive
+    segments share none and miss none); no CPU spent on sound a browser decodes as it is."""
+    buffer, out = _ts_output()
+    with out:
+        target = out.add_stream_from_template(source)
+        _seek(container, probe, segment)
+        for packet in container.demux(source):
+            at = _time(packet)
+            if at is None:
+                continue
+            if at >= segment.end and not segment.last:
+                break
+            if at < segment.start - 1e-6 and segment.index > 0:
+                continue
+            base = packet.time_base
+            shift = round(MPEGTS_OFFSET / base)
+            if packet.pts is not None:
+                packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+            packet.stream = target
+            out.mux(packet)
+    return Made(buffer.getvalue(), time.thread_time() - clock)
 
 
 class _AudioWriter:
