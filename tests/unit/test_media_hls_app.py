@@ -5,6 +5,7 @@ stored once, the slots."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -198,3 +199,27 @@ async def test_jobs_past_the_slots_answer_503_with_retry_after(app: App) -> None
             assert int(answer.headers["retry-after"]) >= 1
     assert app.metric("tgstream_transcode_running_peak") <= 2
     assert app.metric("tgstream_transcode_jobs_total", outcome="busy") == statuses.count(503)
+
+
+async def test_transcoded_audio_segments_join_without_gap_or_overlap(
+    app: App, tmp_path: Path
+) -> None:
+    spans = []
+    for number in range(3):
+        answer = await app.client.get(app.url(FILM, f"a1/{number}.ts"))
+        assert answer.status_code == 200
+        path = tmp_path / f"{number}.ts"
+        path.write_bytes(answer.content)
+        with av.open(str(path)) as container:
+            packets = [p for p in container.demux(audio=0) if p.pts is not None]
+            first = packets[0]
+            last = packets[-1]
+            begin = float(first.pts * first.time_base)
+            end = float(last.pts * last.time_base) + 1024 / 48_000
+        spans.append((begin, end))
+    # Each segment's packets take up where the last one's ended (AAC priming aside: each
+    # segment's first packet is one frame early, so 1024 samples).
+    for (_, end), (begin, _) in itertools.pairwise(spans):
+        assert begin + 1024 / 48_000 == pytest.approx(end, abs=0.007)
+    assert spans[0][0] + 1024 / 48_000 == pytest.approx(10.0, abs=0.007)
+    assert spans[-1][1] == pytest.approx(10.0 + 14.0, abs=0.04)
