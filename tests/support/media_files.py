@@ -98,7 +98,13 @@ def make(
                 **(
                     {"x264-params": f"scenecut=0:keyint={gop}:min-keyint={gop}"}
                     if video_codec == "libx264"
-                    else {"x265-params": f"scenecut=0:keyint={gop}:min-keyint={gop}:log-level=0"}
+                    # Closed GOPs: each keyframe an IDR, so every segment decodes alone
+                    # (with x265's default open GOPs, a CRA's leading pictures need the
+                    # GOP before it).
+                    else {
+                        "x265-params": f"scenecut=0:keyint={gop}:min-keyint={gop}"
+                        ":open-gop=0:log-level=0"
+                    }
                 ),
             },
         )

@@ -22,7 +22,7 @@ from tgstream.media import Media
 from tgstream.media.probe import MediaProbe
 from tgstream.service import Services
 
-FILM, SRT_FILM, NOT_MEDIA, BROKEN = 1, 2, 3, 4
+FILM, SRT_FILM, NOT_MEDIA, BROKEN, HEVC, MP4 = 1, 2, 3, 4, 5, 6
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,8 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, media_files.
     return {
         "film": media_files.mkv_h264_ac3(base / "film.mkv", seconds=14, keyframe_interval=2),
         "subs": media_files.mkv_two_audio_srt(base / "subs.mkv", seconds=12),
+        "hevc": media_files.mkv_hevc_aac(base / "hevc.mkv", seconds=8),
+        "mp4": media_files.mp4_h264_aac(base / "clip.mp4", seconds=8, keyframe_interval=2),
     }
 
 
@@ -56,10 +58,10 @@ class App:
 async def app(tmp_path: Path, fixtures: dict[str, media_files.MediaFile]) -> AsyncIterator[App]:
     services = Services.build(settings_for(tmp_path, transcode_slots=2))
     files = MemoryFiles()
-    for message_id, key in ((FILM, "film"), (SRT_FILM, "subs")):
+    for message_id, key in ((FILM, "film"), (SRT_FILM, "subs"), (HEVC, "hevc"), (MP4, "mp4")):
         data = fixtures[key].path.read_bytes()
-        info = file_info(message_id, len(data), "video/x-matroska", f"{key}.mkv")
-        files.add(info, data)
+        mime = "video/mp4" if key == "mp4" else "video/x-matroska"
+        files.add(file_info(message_id, len(data), mime, fixtures[key].path.name), data)
     files.add(file_info(NOT_MEDIA, 5000, "application/pdf", "paper.pdf"), b"%PDF" * 1250)
     files.add(file_info(BROKEN, 5000, "video/mp4", "broken.mp4"), bytes(5000))
     web = app_over(services, files)
@@ -223,3 +225,27 @@ async def test_transcoded_audio_segments_join_without_gap_or_overlap(
         assert begin + 1024 / 48_000 == pytest.approx(end, abs=0.007)
     assert spans[0][0] + 1024 / 48_000 == pytest.approx(10.0, abs=0.007)
     assert spans[-1][1] == pytest.approx(10.0 + 14.0, abs=0.04)
+
+
+@pytest.mark.parametrize(("message_id", "codec"), [(HEVC, "hevc"), (MP4, "h264")])
+async def test_hevc_and_mp4_video_is_copied_into_mpeg_ts(
+    app: App, tmp_path: Path, message_id: int, codec: str
+) -> None:
+    master = await app.client.get(app.url(message_id))
+    assert master.status_code == 200
+    prefix = "hev1." if codec == "hevc" else "avc1."
+    assert f'CODECS="{prefix}' in master.text
+    for number in (0, 1):
+        answer = await app.client.get(app.url(message_id, f"v/{number}.ts"))
+        assert answer.status_code == 200
+        path = tmp_path / f"{number}.ts"
+        path.write_bytes(answer.content)
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == codec
+            frames = list(container.decode(video=0))
+        # Every picture of the segment decodes, from its first keyframe on.
+        assert len(frames) == (6 * 25 if number == 0 else 2 * 25), len(frames)
+        assert float(frames[0].pts * frames[0].time_base) == pytest.approx(10.0 + 6.0 * number)
+    audio = await app.client.get(app.url(message_id, "a1/1.ts"))
+    assert audio.status_code == 200 and len(audio.content) % 188 == 0
