@@ -79,10 +79,12 @@ def make(
     fps: int = 25,
     noise: bool = False,
     options: dict[str, str] | None = None,
+    preset: str = "ultrafast",
 ) -> MediaFile:
     """Write a file: `container` "matroska" or "mp4", a picture every 1/fps s, a keyframe
     every `keyframe_interval` s exactly (no scene cuts), audio kept level with the video so
-    the muxer interleaves them closely (as real files are)."""
+    the muxer interleaves them closely (as real files are).  x264's `preset` ultrafast
+    makes no B-frames; veryfast does."""
     gop = round(keyframe_interval * fps)
     frames = round(seconds * fps)
     total_samples = round(seconds * RATE)
@@ -92,7 +94,7 @@ def make(
             video_codec,
             rate=fps,
             options={
-                "preset": "ultrafast",
+                "preset": preset,
                 # Lossless on noise: every frame costs its raw size, so sizes can be chosen.
                 **({"qp": "0"} if noise and video_codec == "libx264" else {"crf": "30"}),
                 **(
@@ -224,6 +226,8 @@ def mp4_h264_aac(path: Path, seconds: float = 10, keyframe_interval: float = 1) 
         keyframe_interval=keyframe_interval,
         audios=[AudioSpec("aac", "stereo", "und")],
         options={"movflags": "+faststart"},
+        # B-frames, as most MP4s have: the index's times are decoding times then.
+        preset="veryfast",
     )
 
 

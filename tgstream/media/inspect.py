@@ -156,4 +156,10 @@ def _keyframes(video: Stream) -> tuple[Keyframe, ...]:
         time = round(float(entry.timestamp * base), 6)
         if time not in found:
             found[time] = int(entry.pos)
-    return tuple(Keyframe(t, found[t]) for t in sorted(found))
+    times = sorted(found)
+    # MP4's index holds decoding times, which run ahead of presentation by the B-frame
+    # delay (the first keyframe decodes before the stream starts): shifted by that delay,
+    # they are the times a segment starts at, as Matroska's Cues give them.
+    start = float(video.start_time * base) if video.start_time is not None else None
+    shift = start - times[0] if times and start is not None and times[0] < start else 0.0
+    return tuple(Keyframe(round(t + shift, 6), found[t]) for t in times)
