@@ -190,6 +190,7 @@ def mkv_h264_ac3(path: Path, seconds: float = 30, keyframe_interval: float = 2) 
         seconds=seconds,
         keyframe_interval=keyframe_interval,
         audios=[AudioSpec("ac3", "5.1", "eng", "Surround")],
+        preset="veryfast",  # B-frames, as a film's H.264 has
     )
 
 
