@@ -194,8 +194,12 @@
     var note = document.getElementById("playback-note");
     var box = document.getElementById("tracks");
     player.setAttribute("data-playback", choice.mode);
+    // The element's own tracks make the menus, unless hls.js took over (it makes its own).
+    function ownMenus() {
+      if (player.getAttribute("data-playback") !== "hls") { elementMenus(element, box); }
+    }
     if (choice.mode === "direct") {
-      element.addEventListener("loadedmetadata", function () { elementMenus(element, box); });
+      element.addEventListener("loadedmetadata", ownMenus, {once: true});
       element.addEventListener("error", function () {
         element.removeAttribute("src");
         var again = choose({video: media.video, audio: media.audio,
@@ -208,7 +212,11 @@
       }, {once: true});
       element.src = media.src;
     } else if (choice.mode === "native") {
-      element.addEventListener("loadedmetadata", function () { elementMenus(element, box); });
+      // Safari adds the playlist's renditions as tracks, some after the metadata.
+      element.addEventListener("loadedmetadata", ownMenus, {once: true});
+      [element.audioTracks, element.textTracks].forEach(function (list) {
+        if (list && list.addEventListener) { list.addEventListener("addtrack", ownMenus); }
+      });
       element.src = media.hls;
     } else if (choice.mode === "hls") {
       playHls(player, element, media, note, box);
