@@ -106,7 +106,12 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]] = [
     ("two audio", _media("video/mp4", H264, [AAC, AAC]), CHROMIUM, {"mode": "hls"}),
     ("subtitles", _media("video/mp4", H264, [AAC], [SRT]), CHROMIUM, {"mode": "hls"}),
     # ... unless there is no HLS to offer: then the file itself, first audio track.
-    ("two audio, no hls", _media("video/mp4", H264, [AAC, AC3], hls=None), CHROMIUM, {"mode": "direct"}),
+    (
+        "two audio, no hls",
+        _media("video/mp4", H264, [AAC, AC3], hls=None),
+        CHROMIUM,
+        {"mode": "direct"},
+    ),
     # HEVC: Chromium decodes it neither way; Safari does, through its own HLS.
     (
         "hevc in chromium",

@@ -57,6 +57,7 @@ class ProbedFile(Protocol):
     @property
     def tracks(self) -> Sequence[ProbedTrack]: ...
 
+
 _PAGE = Template(
     PAGE_HEAD
     + """<main>
