@@ -18,14 +18,12 @@ import math
 import os
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 from av.audio.frame import AudioFrame
-from av.container import OutputContainer
 from av.video.frame import VideoFrame
 
 RATE = 48_000
@@ -56,7 +54,6 @@ class MediaFile:
     video_codec: str  # FFmpeg's name: h264, hevc
     audios: tuple[AudioSpec, ...]
     subtitles: tuple[SubtitleSpec, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -118,7 +115,8 @@ def make(
             audio_streams.append(stream)
         subtitle_streams = []
         for sub in subtitles:
-            stream_ = out.add_stream("subrip")
+            # Cues are muxed as they are (no encoder): a packet holds a cue's text.
+            stream_ = out.add_mux_stream("subrip")
             stream_.metadata["language"] = sub.language
             if sub.title:
                 stream_.metadata["title"] = sub.title
@@ -163,9 +161,7 @@ def make(
         for stream in audio_streams:
             out.mux(stream.encode(None))
     name = {"libx264": "h264", "libx265": "hevc"}[video_codec]
-    return MediaFile(
-        path, frames / fps, gop / fps, name, tuple(audios), tuple(subtitles)
-    )
+    return MediaFile(path, frames / fps, gop / fps, name, tuple(audios), tuple(subtitles))
 
 
 def _audio(layout: str, tone: bytes, count: int, pts: int) -> AudioFrame:

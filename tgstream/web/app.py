@@ -15,11 +15,12 @@ from starlette.routing import Route
 
 from .. import links
 from ..config import Settings
+from ..media import Media
 from ..metrics import Metrics
 from ..store import StateStore
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
-from . import download, internal, pages, watch
+from . import download, hls, internal, pages, watch
 from .abuse import AbuseLimits
 from .counting import CountResponses
 from .dav import BASE as DAV_BASE
@@ -48,6 +49,8 @@ class Server(Protocol):
     def revocations(self) -> Revocations: ...
     @property
     def store(self) -> StateStore: ...
+    @property
+    def media(self) -> Media: ...
     async def backfill_index(self, gap: int) -> dict[str, int]: ...
 
 
@@ -257,6 +260,8 @@ def create_app(
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
+    # HLS reads through the same source as the rest of the app (tests give their own).
+    hls.add_routes(app, services, source, abuse, services.media.over(source))
     internal.add_routes(app, services.secret, services.backfill_index)
     settings = services.settings
     if settings.dav_users:
