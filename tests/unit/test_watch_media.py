@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.memory_files import file_info
+from tests.support import media_files
+from tests.support.memory_files import MemoryFiles, file_info
+from tests.support.web_app import app_over, client_of, settings_for
+from tgstream import links
 from tgstream.media.probe import MediaProbe, Track
+from tgstream.service import Services
 from tgstream.web import watch
 
 DL = "/dl/7/film.mkv?exp=1700000000&sig=abc"
 ABS = "https://files.example.org" + DL
 HLS = "/hls/7/index.m3u8?exp=1700000000&sig=abc"
-HOSTILE = '</script><script>alert("x")</script> & \'q\''
+HOSTILE = "</script><script>alert(\"x\")</script> & 'q'"
 
 
 def _probe(mime: str, *tracks: Track) -> MediaProbe:
@@ -48,7 +54,9 @@ def _media(page: str) -> dict[str, Any]:
     return media
 
 
-def _render(probe: MediaProbe | None, mime: str = "video/x-matroska", name: str = "film.mkv") -> str:
+def _render(
+    probe: MediaProbe | None, mime: str = "video/x-matroska", name: str = "film.mkv"
+) -> str:
     info = file_info(7, 200 * 2**20, mime_type=mime, file_name=name)
     return watch.render(info, DL, ABS, probe=probe, hls_url=HLS)
 
@@ -157,3 +165,46 @@ def test_a_long_title_is_cut_for_the_menu() -> None:
     long = Track(1, "audio", "aac", "mp4a.40.2", title="x" * 500)
     media = _media(_render(_probe("video/mp4", H264, long)))
     assert media["audio"][0]["label"] == "x" * 80
+
+
+# --- the watch route: the probe made through the app's own files ------------------------
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    built = Services.build(settings_for(tmp_path, public_url="https://files.example.org"))
+    try:
+        yield built
+    finally:
+        built.media.close()
+        await built.store.close()
+
+
+async def test_the_watch_route_gives_the_page_its_probe_and_hls_address(
+    services: Services, tmp_path: Path
+) -> None:
+    film = media_files.mkv_h264_ac3(tmp_path / "film.mkv", seconds=4)
+    files = MemoryFiles()
+    data = film.path.read_bytes()
+    files.add(file_info(1, len(data), "video/x-matroska", "film.mkv"), data)
+    junk = b"\x1a\x45\xdf\xa3 not really matroska" * 100
+    files.add(file_info(2, len(junk), "video/x-matroska", "broken.mkv"), junk)
+    files.add(file_info(3, 10, "application/zip", "a.zip"), b"0123456789")
+    async with client_of(app_over(services, files)) as client:
+        film_page = await client.get(links.watch_path(1, "film.mkv", services.secret, 2**33))
+        broken = await client.get(links.watch_path(2, "broken.mkv", services.secret))
+        other = await client.get(links.watch_path(3, "a.zip", services.secret))
+    assert film_page.status_code == broken.status_code == other.status_code == 200
+    media = _media(film_page.text)
+    query = f"exp={2**33}&sig={links.sign_expiring(1, 2**33, services.secret)}"
+    # Both addresses signed as the page's own link, ending when it ends.
+    assert media["src"] == f"/dl/1/film.mkv?{query}"
+    assert media["hls"] == f"/hls/1/index.m3u8?{query}"
+    assert media["mime"] == "video/x-matroska"
+    assert media["video"]["codec"] == "h264" and media["video"]["type"].startswith("avc1.")
+    assert [(a["codec"], a["type"], a["channels"]) for a in media["audio"]] == [
+        ("ac3", "ac-3", "5.1")
+    ]
+    # A file PyAV cannot read, and one that is no media, get the page they always had.
+    assert "data-media" not in broken.text and 'src="/dl/2/broken.mkv?' in broken.text
+    assert "data-media" not in other.text and 'class="file-card"' in other.text
