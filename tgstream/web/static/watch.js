@@ -172,8 +172,20 @@
         return;
       }
       // No worker: the page's CSP allows scripts from tgstream's own files only, and the
-      // worker hls.js would make comes from a blob.
-      var hls = new Hls({enableWorker: false});
+      // worker hls.js would make comes from a blob. Segments are made on demand in a few
+      // transcode slots, which answer 503 when all are taken (by jobs of segments a seek
+      // just left, say, done a moment later): a refused segment is asked again soon, not
+      // after hls.js's default second, so a seek plays within a second or two.
+      var hls = new Hls({
+        enableWorker: false,
+        fragLoadPolicy: {default: {
+          maxTimeToFirstByteMs: 20000,
+          maxLoadTimeMs: 120000,
+          timeoutRetry: {maxNumRetry: 4, retryDelayMs: 0, maxRetryDelayMs: 0},
+          errorRetry: {maxNumRetry: 10, retryDelayMs: 150, maxRetryDelayMs: 4000,
+                       backoff: "exponential"}
+        }}
+      });
       hlsMenus(hls, Hls, box);
       hls.on(Hls.Events.ERROR, function (event, data) {
         if (data.fatal) {
