@@ -2,7 +2,8 @@
 drives it): an MKV with AC-3 sound plays through HLS with its sound decoded and seeks to the
 middle within 2 s at 80 ms RTT; an MP4 the browser plays is played directly (no /hls request
 at all); two audio tracks and an SRT track become the page's menus and the player's text
-track; HEVC, which this Chromium cannot decode, gets the note and the player buttons.
+track; AC-3 sound alone plays through HLS in an audio player; HEVC, which this Chromium
+cannot decode, gets the note and the player buttons.
 
 Each file goes the whole way: a user sends it to the bot over MTProto, the bot's reply gives
 the watch link, the server probes the file through its own range path, and the page's
@@ -10,6 +11,8 @@ hls.js (built from npm by `make`) reads the HLS stream the server makes."""
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 import av
 import httpx
 import pytest
+from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -70,6 +74,25 @@ def clock_mkv(path: Path, seconds: int = CLOCK_SECONDS) -> Path:
         for made in resampler.resample(None):
             out.mux(audio.encode(made))
         out.mux(audio.encode(None))
+    return path
+
+
+def ac3_song(path: Path, seconds: int = 20) -> Path:
+    """Sound alone: an MKA of AC-3 5.1 (a tone), which no browser plays as it is."""
+    rate, block = 48_000, 1536
+    tone = array("f", (0.2 * math.sin(2 * math.pi * 12 * n / block) for n in range(block)))
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("ac3", rate=rate)
+        stream.layout = "5.1"
+        for start in range(0, rate * seconds, block):
+            frame = AudioFrame(format="fltp", layout="5.1", samples=block)
+            for plane in frame.planes:
+                plane.update(tone.tobytes() + bytes(plane.buffer_size - block * 4))
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return path
 
 
@@ -242,6 +265,36 @@ def test_two_audio_tracks_and_subtitles_are_offered(
     assert playlists_after - playlists_before, (playlists_before, playlists_after)
     assert "Hello, world" in cues
     assert any(u.split("?")[0].endswith(".vtt") for u in requests)
+
+
+def test_ac3_sound_alone_plays_through_hls_in_an_audio_player(
+    emulator: EmulatorProcess,
+    server_factory: list[ServerProcess],
+    tmp_path: Path,
+    chromium: Browser,
+) -> None:
+    new_server(server_factory, emulator, tmp_path, "song")
+    song = ac3_song(tmp_path / "song.mka")
+    link = watch_link(emulator, 52105, song, "audio/x-matroska")
+    requests: list[str] = []
+    page = open_page(chromium, link, requests)
+    try:
+        assert playback(page) == "hls"
+        page.evaluate(
+            "() => { const a = document.querySelector('audio'); a.muted = true; a.play(); }"
+        )
+        page.wait_for_function(
+            "() => { const a = document.querySelector('audio');"
+            " return a.currentTime > 1.0 && a.webkitAudioDecodedByteCount > 0; }",
+            timeout=60_000,
+        )
+        duration = page.evaluate("() => document.querySelector('audio').duration")
+        has_video = page.evaluate("() => !!document.querySelector('video')")
+    finally:
+        page.close()
+    assert duration == pytest.approx(20, abs=0.5) and not has_video
+    segments = [u.split("?")[0] for u in requests if u.split("?")[0].endswith(".ts")]
+    assert segments and not [u for u in segments if "/v/" in u], segments  # sound only
 
 
 def test_hevc_says_why_and_offers_the_players(
