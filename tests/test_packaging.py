@@ -74,7 +74,15 @@ def test_image_installs_the_lock_ci_installs() -> None:
 
 def test_image_copies_only_the_product() -> None:
     copied = [line.split()[1:-1] for line in DOCKERFILE.splitlines() if line.startswith("COPY")]
-    assert copied == [["requirements.txt"], ["pyproject.toml", "README.md"], ["tgstream"]]
+    assert copied == [
+        ["npm/package.json", "npm/package-lock.json"],  # the hls.js stage's pin
+        ["requirements.txt"],
+        ["pyproject.toml", "README.md"],
+        ["tgstream"],
+        # hls.js's built file and licence, the only things taken from the npm stage
+        ["--from=static", "/build/node_modules/hls.js/dist/hls.min.js"],
+        ["--from=static", "/build/node_modules/hls.js/LICENSE"],
+    ]
     instructions = "\n".join(line for line in DOCKERFILE.splitlines() if not line.startswith("#"))
     assert not re.search(r"tgemu|tgbench|playwright|chromium", instructions)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

@@ -27,6 +27,7 @@ from .dav import BASE as DAV_BASE
 from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
+from .page_probe import page_probe
 from .source import FileSource
 
 
@@ -154,6 +155,8 @@ def create_app(
     `status_of` renders /status: the wiring's numbers, which the web layer only shows.
     """
     source: FileSource = services.files if files is None else files
+    # One media for the watch page and the HLS routes: they share probes and their memory.
+    media = services.media.over(source)
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
     # Starlette's slash redirects build their target from the request's Host header, which
     # anyone can set: no route here needs them.
@@ -227,8 +230,12 @@ def create_app(
         ends = None if exp is None else int(exp)
         path = links.download_path(message_id, resolved.file_name, services.secret, ends)
         absolute = links.public_url(services.settings.public_url, path)
+        # With a probe the page lets the browser pick: the file, or its HLS stream (signed
+        # as the download link is, ending when it ends).
+        probe = await page_probe(media.probes, resolved)
+        hls_url = None if probe is None else f"/hls/{message_id}/index.m3u8?{path.split('?')[1]}"
         return HTMLResponse(
-            watch.render(resolved, path, absolute),
+            watch.render(resolved, path, absolute, probe, hls_url),
             headers=pages.page_headers(services.settings.frame_ancestors),
         )
 
@@ -261,7 +268,7 @@ def create_app(
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
     # HLS reads through the same source as the rest of the app (tests give their own).
-    hls.add_routes(app, services, source, abuse, services.media.over(source))
+    hls.add_routes(app, services, source, abuse, media)
     internal.add_routes(app, services.secret, services.backfill_index)
     settings = services.settings
     if settings.dav_users:
