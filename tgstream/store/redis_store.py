@@ -304,7 +304,12 @@ class RedisStore:
             return None
         row = json.loads(value)
         reference = bytes.fromhex(row[3])
-        return FileInfo(row[0], row[1], row[2], reference, *row[4:11]), float(row[11])
+        if len(row) < 14:
+            # Written before thumbnails were kept: not known yet, so the next use fetches the
+            # message again (as if never confirmed), serving this record meanwhile.
+            return FileInfo(row[0], row[1], row[2], reference, *row[4:11]), 0.0
+        info = FileInfo(row[0], row[1], row[2], reference, *row[4:11], row[12], row[13])
+        return info, float(row[11])
 
     async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         key = f"{PREFIX}file:{info.message_id}"
@@ -321,6 +326,8 @@ class RedisStore:
             info.thumb_size,
             info.date,
             time.time() if checked is None else checked,
+            info.thumb_type,
+            info.thumb_length,
         ]
         value = json.dumps(row)
         await self._write(key, _fixed(("SET", key, value)))
