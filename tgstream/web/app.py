@@ -19,7 +19,7 @@ from ..metrics import Metrics
 from ..store import StateStore
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
-from . import download, internal, pages, watch
+from . import download, internal, pages, previews, thumbs, watch
 from .abuse import AbuseLimits
 from .counting import CountResponses
 from .dav import BASE as DAV_BASE
@@ -224,8 +224,11 @@ def create_app(
         ends = None if exp is None else int(exp)
         path = links.download_path(message_id, resolved.file_name, services.secret, ends)
         absolute = links.public_url(services.settings.public_url, path)
+        page = previews.page_links(
+            resolved, services.secret, ends, services.settings.public_url
+        )
         return HTMLResponse(
-            watch.render(resolved, path, absolute),
+            watch.render(resolved, path, absolute, page),
             headers=pages.page_headers(services.settings.frame_ancestors),
         )
 
@@ -257,6 +260,16 @@ def create_app(
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
+    thumbs.add_routes(
+        app,
+        source,
+        services.secret,
+        services.revocations,
+        services.metrics,
+        services.settings.first_byte_deadline,
+        services.settings.public_url,
+        abuse.admit_page,
+    )
     internal.add_routes(app, services.secret, services.backfill_index)
     settings = services.settings
     if settings.dav_users:

@@ -14,11 +14,13 @@ from ..sizes import human_size
 from ..store import FileInfo
 from ..telegram.metadata import clean_media_type
 from .pages import PAGE_HEAD
+from .previews import PageLinks, meta_tags, player_urls
 
 __all__ = ["player_links", "render"]
 
 _PAGE = Template(
-    PAGE_HEAD
+    # The link-preview tags ($meta, previews.meta_tags) go at the end of the shared head.
+    PAGE_HEAD.replace("</head>", "$meta</head>")
     + """<main>
 $view
 <div class="actions">
@@ -26,6 +28,7 @@ $view
 <button class="button" id="copy-link" type="button" data-link="$download_abs">Copy link</button>
 </div>
 $players
+$player_urls
 <p class="hint" id="copy-hint" aria-live="polite"></p>
 <footer>Served by tgstream. Seeking and resumed downloads work in any player.</footer>
 </main>
@@ -74,14 +77,16 @@ def player_links(download_abs: str, file_name: str, mime_type: str) -> list[tupl
     ]
 
 
-def _view(info: FileInfo, src: str) -> str:
-    """The file itself: a player, an image, or (no browser view for it) a card."""
+def _view(info: FileInfo, src: str, poster: str | None = None) -> str:
+    """The file itself: a player (a video with its thumbnail as poster), an image, or (no
+    browser view for it) a card."""
     name = escape(info.file_name)
     meta = f'<p class="meta">{human_size(info.size)} · {escape(info.mime_type)}</p>'
     mime = info.mime_type
     if mime.startswith("video/"):
+        shown = "" if poster is None else f' poster="{escape(poster, quote=True)}"'
         player = (
-            f'<video id="player" controls preload="metadata" playsinline '
+            f'<video id="player" controls preload="metadata" playsinline{shown} '
             f'src="{src}" type="{escape(mime, quote=True)}"></video>'
         )
     elif mime.startswith("audio/"):
@@ -93,9 +98,12 @@ def _view(info: FileInfo, src: str) -> str:
     return f'<div class="player">{player}</div>\n<h1>{name}</h1>\n{meta}'
 
 
-def render(info: FileInfo, download_url: str, download_abs: str) -> str:
+def render(
+    info: FileInfo, download_url: str, download_abs: str, page: PageLinks | None = None
+) -> str:
     """The page of `info`; `download_url` is its /dl path (the player's source, inline),
-    `download_abs` the same as an absolute URL (Copy link, the players' buttons)."""
+    `download_abs` the same as an absolute URL (Copy link, the players' buttons); `page`
+    its other links (poster, link-preview tags, playlist and HLS links), when given."""
     src = escape(download_url, quote=True)
     sep = "&" if "?" in download_url else "?"
     players = ""
@@ -110,7 +118,9 @@ def render(info: FileInfo, download_url: str, download_abs: str) -> str:
         )
     return _PAGE.substitute(
         title=escape(info.file_name),
-        view=_view(info, src),
+        meta="" if page is None else meta_tags(info, page, download_abs),
+        view=_view(info, src, None if page is None else page.poster),
+        player_urls="" if page is None else player_urls(info, page),
         download_attachment=escape(f"{download_url}{sep}download=1", quote=True),
         download_name=escape(info.file_name, quote=True),
         download_abs=escape(download_abs, quote=True),

@@ -1,0 +1,106 @@
+"""Posters, link previews and player links end to end: a video posted to the bin channel
+with a thumbnail (as Telegram's apps send one) gets a watch page whose poster is that
+thumbnail byte for byte, fetched once from Telegram (on the document's DC, through the
+downloader) and kept apart from the document's parts; Open Graph tags with absolute URLs;
+an M3U playlist whose entry plays; and a file without a thumbnail says so."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from html import unescape
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import new_server
+from tests.support.jpegs import make_jpeg
+from tests.support.processes import SECRET, EmulatorProcess, ServerProcess
+from tgstream import links
+
+TIMEOUT = 30
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def metas(page: str) -> dict[str, str]:
+    found = re.findall(r'<meta (?:property|name)="([^"]+)" content="([^"]*)">', page)
+    return {name: unescape(content) for name, content in found}
+
+
+def test_poster_previews_and_playlist(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    data = os.urandom(3 * (1 << 20) + 4321)
+    thumb = make_jpeg(320, 180, seed=7)
+    video = emulator.post_to_channel(
+        data, dc=4, name="holiday.mp4", kind="video", mime_type="video/mp4", thumb=thumb
+    )["message_id"]
+    bare = emulator.post_to_channel(
+        os.urandom(9000), dc=4, name="bare.mkv", kind="video", mime_type="video/x-matroska"
+    )["message_id"]
+    server = new_server(server_factory, emulator, tmp_path, "thumbs")
+    emulator.reset()
+
+    page = httpx.get(server.url + links.watch_path(video, "holiday.mp4", SECRET), timeout=TIMEOUT)
+    assert page.status_code == 200
+    poster = re.search(r'<video [^>]*poster="([^"]+)"', page.text)
+    assert poster is not None
+    poster_path = unescape(poster.group(1))
+    assert poster_path == links.thumb_path(video, SECRET)
+
+    image = httpx.get(server.url + poster_path, timeout=TIMEOUT)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert sha(image.content) == sha(thumb)  # byte for byte what Telegram keeps
+    dc4 = emulator.dc_stats(4)
+    assert dc4["getfile_thumb_requests"] == 1
+    assert dc4["getfile_bytes"] == len(thumb)  # the thumbnail, none of the document
+
+    # Served again from the cache, and revalidated without a body.
+    again = httpx.get(server.url + poster_path, timeout=TIMEOUT)
+    assert again.content == image.content
+    etag = image.headers["etag"]
+    revalidated = httpx.get(
+        server.url + poster_path, headers={"If-None-Match": etag}, timeout=TIMEOUT
+    )
+    assert revalidated.status_code == 304
+    forged = httpx.get(server.url + poster_path.replace("sig=", "sig=A"), timeout=TIMEOUT)
+    assert forged.status_code == 403
+    assert emulator.dc_stats(4)["getfile_thumb_requests"] == 1
+
+    # The document's own bytes are untouched by the thumbnail sharing its media id.
+    dl = httpx.get(server.link(video, "holiday.mp4"), timeout=TIMEOUT)
+    assert dl.status_code == 200 and sha(dl.content) == sha(data)
+    first = httpx.get(server.link(video), headers={"Range": "bytes=0-99"}, timeout=TIMEOUT)
+    assert first.content == data[:100]
+
+    tags = metas(page.text)
+    assert tags["og:title"] == "holiday.mp4" and tags["og:type"] == "video.other"
+    assert tags["og:image"] == server.url + poster_path == tags["twitter:image"]
+    assert tags["og:video"] == server.link(video, "holiday.mp4")
+    assert tags["og:url"] == server.url + links.watch_path(video, "holiday.mp4", SECRET)
+    assert tags["og:description"].startswith("3.0 MiB")
+    assert tags["twitter:card"] == "summary_large_image"
+
+    m3u = re.search(r'id="m3u-link" href="([^"]+)"', page.text)
+    assert m3u is not None
+    playlist = httpx.get(unescape(m3u.group(1)), timeout=TIMEOUT)
+    assert playlist.status_code == 200
+    assert playlist.headers["content-type"] == "audio/x-mpegurl"
+    entry = server.link(video, "holiday.mp4")
+    assert playlist.text == f"#EXTM3U\n#EXTINF:-1,holiday.mp4\n{entry}\n"
+    hls = re.search(r'id="hls-link" href="([^"]+)"', page.text)
+    assert hls is not None
+    assert unescape(hls.group(1)) == server.url + links.hls_path(video, SECRET)
+
+    # A file without a thumbnail: no poster, no picture in the preview, a clear 404.
+    plain = httpx.get(server.url + links.watch_path(bare, "bare.mkv", SECRET), timeout=TIMEOUT)
+    assert plain.status_code == 200 and "poster=" not in plain.text
+    plain_tags = metas(plain.text)
+    assert "og:image" not in plain_tags and "og:video" not in plain_tags
+    missing = httpx.get(server.url + links.thumb_path(bare, SECRET), timeout=TIMEOUT)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "this file has no thumbnail"}
