@@ -162,7 +162,9 @@ class ThumbJson(TypedDict):
 
 def thumb_json(stored: StoredFile) -> ThumbJson | None:
     thumb = stored.thumb
-    return None if thumb is None else ThumbJson(type=thumb.type, w=thumb.w, h=thumb.h, size=thumb.size)
+    return (
+        None if thumb is None else ThumbJson(type=thumb.type, w=thumb.w, h=thumb.h, size=thumb.size)
+    )
 
 
 def bot_api_file_id(stored: StoredFile) -> str:

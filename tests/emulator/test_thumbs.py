@@ -83,7 +83,9 @@ async def test_a_document_without_a_thumbnail_lists_none(
         location = document_location(message.document.file_id)
         location.thumb_size = "m"
         with pytest.raises(errors.LocationInvalid):
-            await client.invoke(raw.functions.upload.GetFile(location=location, offset=0, limit=4096))
+            await client.invoke(
+                raw.functions.upload.GetFile(location=location, offset=0, limit=4096)
+            )
         assert media_id == FileId.decode(posted["file_id"]).media_id
 
 
@@ -100,7 +102,11 @@ async def test_a_document_without_a_thumbnail_lists_none(
 def test_the_control_api_refuses_what_telegram_would(
     emu: EmulatorProcess, thumb: bytes, error: str
 ) -> None:
-    for route in ("/files", f"/channels/{emu.config['bin_channel']}/documents", "/users/7/documents"):
+    for route in (
+        "/files",
+        f"/channels/{emu.config['bin_channel']}/documents",
+        "/users/7/documents",
+    ):
         response = httpx.post(
             emu.url + route,
             files={"file": ("a.bin", b"data"), "thumb": ("t.jpg", thumb, "image/jpeg")},

@@ -49,13 +49,19 @@ def _size(kind: str, size: int) -> raw.types.PhotoSize:
         ([], ("", 0)),
         ([_size("m", 9000)], ("m", 9000)),
         # What Telegram sends for a video: a stripped preview (inline bytes) and the "m" size.
-        ([raw.types.PhotoStrippedSize(type="i", bytes=b"\x01\x28\x1e"), _size("m", 700)], ("m", 700)),
+        (
+            [raw.types.PhotoStrippedSize(type="i", bytes=b"\x01\x28\x1e"), _size("m", 700)],
+            ("m", 700),
+        ),
         ([_size("s", 900), _size("m", 4000)], ("m", 4000)),
         ([_size("m", 4000), _size("s", 900)], ("m", 4000)),
         # The same length: the larger size type wins.
         ([_size("m", 100), _size("s", 100)], ("m", 100)),
         # A progressive JPEG: its whole length is the last of its scans.
-        ([raw.types.PhotoSizeProgressive(type="x", w=800, h=450, sizes=[500, 2000, 7000])], ("x", 7000)),
+        (
+            [raw.types.PhotoSizeProgressive(type="x", w=800, h=450, sizes=[500, 2000, 7000])],
+            ("x", 7000),
+        ),
         # None of these is a file of its own to fetch.
         ([raw.types.PhotoCachedSize(type="s", w=90, h=50, bytes=b"\xff\xd8")], ("", 0)),
         ([raw.types.PhotoPathSize(type="j", bytes=b"\x01")], ("", 0)),

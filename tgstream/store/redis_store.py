@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -304,12 +305,12 @@ class RedisStore:
             return None
         row = json.loads(value)
         reference = bytes.fromhex(row[3])
+        info = FileInfo(row[0], row[1], row[2], reference, *row[4:11])
         if len(row) < 14:
             # Written before thumbnails were kept: not known yet, so the next use fetches the
             # message again (as if never confirmed), serving this record meanwhile.
-            return FileInfo(row[0], row[1], row[2], reference, *row[4:11]), 0.0
-        info = FileInfo(row[0], row[1], row[2], reference, *row[4:11], row[12], row[13])
-        return info, float(row[11])
+            return info, 0.0
+        return dataclasses.replace(info, thumb_type=row[12], thumb_length=row[13]), float(row[11])
 
     async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         key = f"{PREFIX}file:{info.message_id}"

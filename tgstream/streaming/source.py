@@ -193,9 +193,7 @@ class FileStreams:
         keeps it out of the disk tier (thumbnail_key)."""
         if not info.has_thumb:
             raise NoThumbnail(f"message {info.message_id} has no thumbnail")
-        return await self.cache.get(
-            thumbnail_key(info), lambda: self.downloader.fetch_thumb(info)
-        )
+        return await self.cache.get(thumbnail_key(info), lambda: self.downloader.fetch_thumb(info))
 
     async def _shorter(
         self, info: FileInfo, short: ShortPart, fetch: FetchPart

@@ -19,14 +19,16 @@ from ..metrics import Metrics
 from ..store import StateStore
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
-from . import download, internal, pages, previews, thumbs, watch
+from . import download, internal, pages, watch
 from .abuse import AbuseLimits
 from .counting import CountResponses
 from .dav import BASE as DAV_BASE
 from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
+from .previews import page_links
 from .source import FileSource
+from .thumbs import add_routes as add_thumb_routes
 
 
 class Server(Protocol):
@@ -224,9 +226,7 @@ def create_app(
         ends = None if exp is None else int(exp)
         path = links.download_path(message_id, resolved.file_name, services.secret, ends)
         absolute = links.public_url(services.settings.public_url, path)
-        page = previews.page_links(
-            resolved, services.secret, ends, services.settings.public_url
-        )
+        page = page_links(resolved, services.secret, ends, services.settings.public_url)
         return HTMLResponse(
             watch.render(resolved, path, absolute, page),
             headers=pages.page_headers(services.settings.frame_ancestors),
@@ -260,7 +260,9 @@ def create_app(
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
-    thumbs.add_routes(
+    internal.add_routes(app, services.secret, services.backfill_index)
+    # The file's thumbnail and its M3U playlist, signed and limited as the page is.
+    add_thumb_routes(
         app,
         source,
         services.secret,
@@ -270,7 +272,6 @@ def create_app(
         services.settings.public_url,
         abuse.admit_page,
     )
-    internal.add_routes(app, services.secret, services.backfill_index)
     settings = services.settings
     if settings.dav_users:
         # Every method reaches the view (methods=None): it answers writes 405 itself.
