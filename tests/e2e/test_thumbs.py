@@ -104,3 +104,93 @@ def test_poster_previews_and_playlist(
     missing = httpx.get(server.url + links.thumb_path(bare, SECRET), timeout=TIMEOUT)
     assert missing.status_code == 404
     assert missing.json() == {"error": "this file has no thumbnail"}
+
+
+def calls(emu: EmulatorProcess, method: str) -> int:
+    return int(emu.stats()["methods"].get(method, 0))
+
+
+def test_a_thumbnail_under_the_failure_policy(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    """A lost answer is retried; a thumbnail Telegram refuses (after the message is checked
+    again) is a clear 404 that leaves the document itself alone."""
+    data = os.urandom(200_000)
+    thumb = make_jpeg(200, 112, seed=9)
+    posted = emulator.post_to_channel(
+        data, dc=4, name="trip.mp4", kind="video", mime_type="video/mp4", thumb=thumb
+    )["message_id"]
+    refused = emulator.post_to_channel(
+        data, dc=4, name="other.mp4", kind="video", mime_type="video/mp4", thumb=thumb
+    )["message_id"]
+    server = new_server(server_factory, emulator, tmp_path, "thumb-policy")
+    for message_id in (posted, refused):  # resolved, so only the thumbnails are left
+        page = server.url + links.watch_path(message_id, "x.mp4", SECRET)
+        assert httpx.get(page, timeout=TIMEOUT).status_code == 200
+
+    emulator.faults(
+        rpc_errors=[{"method": "upload.getFile", "dc": 4, "code": -503, "message": "Timeout"}]
+    )
+    image = httpx.get(server.url + links.thumb_path(posted, SECRET), timeout=TIMEOUT)
+    assert image.status_code == 200 and sha(image.content) == sha(thumb)
+    assert emulator.faults()["rpc_errors"] == []  # the lost answer was met, then retried
+
+    lookups = calls(emulator, "channels.getMessages")
+    emulator.faults(
+        rpc_errors=[
+            {
+                "method": "upload.getFile",
+                "dc": 4,
+                "code": 400,
+                "message": "LOCATION_INVALID",
+                "count": 2,
+            }
+        ]
+    )
+    missing = httpx.get(server.url + links.thumb_path(refused, SECRET), timeout=TIMEOUT)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "this file has no thumbnail"}
+    assert emulator.faults()["rpc_errors"] == []
+    assert calls(emulator, "channels.getMessages") == lookups + 1  # checked again, once
+    # The document was not forgotten with its thumbnail: served without a new lookup.
+    whole = httpx.get(server.link(refused, "other.mp4"), timeout=TIMEOUT)
+    assert whole.status_code == 200 and sha(whole.content) == sha(data)
+    assert calls(emulator, "channels.getMessages") == lookups + 1
+    assert "Traceback" not in server.logs()
+
+
+def test_a_browser_shows_the_poster(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    """Headless Chromium loads the watch page's poster from /thumb under the page's own CSP
+    (img-src 'self'); the screenshot is kept for people to look at."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    thumb = make_jpeg(320, 180, seed=11)
+    message_id = emulator.post_to_channel(
+        os.urandom(100_000), dc=4, name="poster.mp4", kind="video", mime_type="video/mp4",
+        thumb=thumb,
+    )["message_id"]  # fmt: skip
+    server = new_server(server_factory, emulator, tmp_path, "thumb-browser")
+    shots = ARTIFACTS / "thumbs"
+    shots.mkdir(parents=True, exist_ok=True)
+    loaded: list[tuple[int, bytes]] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 720, "height": 720})
+            page.on(
+                "response",
+                lambda r: loaded.append((r.status, r.body())) if "/thumb/" in r.url else None,
+            )
+            page.goto(server.url + links.watch_path(message_id, "poster.mp4", SECRET))
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(shots / "watch-poster.png"))
+            links_shown = page.inner_text(".players:last-of-type")
+        finally:
+            browser.close()
+    print(f"screenshot in {shots}")
+    assert loaded and loaded[0][0] == 200 and sha(loaded[0][1]) == sha(thumb)
+    assert "Playlist (M3U)" in links_shown and "HLS stream" in links_shown
