@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -131,3 +132,45 @@ def test_jpeg_dimensions_and_size_types() -> None:
     for broken in (b"", b"\xff\xd8", b"\xff\xd8\xff\xc0\x00\x11\x08", b"\xff\xd8\xff\xda\x00\x02"):
         with pytest.raises(ValueError, match="not a JPEG"):
             jpeg_dimensions(broken)
+
+
+def test_thumbnails_survive_a_restart_and_old_state_dirs_gain_them(tmp_path: Path) -> None:
+    from tgemu.media import ingest
+    from tgemu.store import Store
+
+    thumb = make_jpeg(320, 240, seed=4)
+    store = Store(tmp_path / "state")
+    stored = ingest(store, [b"video bytes"], 4, "a.mp4", "video/mp4", "video", thumb=thumb)
+    bare = ingest(store, [b"other bytes"], 4, "b.bin", None, "document")
+    store.close()
+    reopened = Store(tmp_path / "state")
+    kept = reopened.files[stored.id].thumb
+    assert kept is not None and (kept.type, kept.w, kept.h, kept.size) == (
+        "m",
+        320,
+        240,
+        len(thumb),
+    )
+    assert Path(kept.path).read_bytes() == thumb
+    assert reopened.files[bare.id].thumb is None
+    reopened.delete_file(reopened.files[stored.id])
+    assert not Path(kept.path).exists()  # lost with its document
+    reopened.close()
+
+    # A state dir from before thumbnails: the columns are added, its files have none.
+    old = tmp_path / "old"
+    old.mkdir()
+    db = sqlite3.connect(old / "emulator.sqlite3")
+    db.executescript(
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, dc INTEGER NOT NULL, "
+        "access_hash INTEGER NOT NULL, file_reference BLOB NOT NULL, size INTEGER NOT NULL, "
+        "mime_type TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, date INTEGER NOT NULL, "
+        "path TEXT NOT NULL, width INTEGER, height INTEGER, duration REAL, "
+        "gone INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO files VALUES (5, 2, 7, X'02', 10, 'video/mp4', 'old.mp4', 'video', 1, "
+        "'/nowhere', 1280, 720, 60.0, 0);"
+    )
+    db.close()
+    upgraded = Store(old)
+    assert upgraded.files[5].name == "old.mp4" and upgraded.files[5].thumb is None
+    upgraded.close()
