@@ -275,3 +275,17 @@ def test_page_links_without_a_thumbnail() -> None:
     assert shown.poster is not None
     sig = shown.poster.split("sig=")[1]
     assert links.check(5, sig, "99", "secret", 0.0) is links.LinkState.VALID
+
+
+async def test_a_photo_is_its_own_preview_picture(app: App) -> None:
+    photo = dataclasses.replace(
+        file_info(11, len(DATA), "image/jpeg", "photo-11.jpg"), kind="photo", thumb_size="y"
+    )
+    app.files.add(photo, DATA)
+    page = (await app.client.get(app.watch(11, "photo-11.jpg"))).text
+    tags = metas(page)
+    assert tags["og:image"] == PUBLIC + links.download_path(11, "photo-11.jpg", app.secret)
+    assert tags["twitter:card"] == "summary_large_image" and tags["og:type"] == "website"
+    assert "poster=" not in page and "og:video" not in tags
+    # It has no thumbnail of its own to serve.
+    assert (await app.client.get(app.thumb(11))).status_code == 404
