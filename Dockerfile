@@ -1,4 +1,12 @@
 # tgstream: slim Python, non-root, sessions on a volume.
+
+# hls.js for the watch page: the exact version npm/package-lock.json pins (integrity-checked
+# by npm ci), built here and copied into the static files; only its built file leaves this stage.
+FROM node:20-slim AS static
+WORKDIR /build
+COPY npm/package.json npm/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,6 +25,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 # Only the product: with tgemu/ and tgbench/ absent, `pip install .` finds tgstream alone.
 COPY pyproject.toml README.md ./
 COPY tgstream ./tgstream
+COPY --from=static /build/node_modules/hls.js/dist/hls.min.js ./tgstream/web/static/hls.min.js
+COPY --from=static /build/node_modules/hls.js/LICENSE ./tgstream/web/static/hls.js.LICENSE
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin tgstream \
     && mkdir -p /data/sessions \

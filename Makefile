@@ -12,7 +12,22 @@ PEER_PINS := tests/peers/schemas.sha256 $(PYROGRAM_PEERS:%=tests/peers/pyrogram/
 
 .PHONY: demo test lint typecheck imports unit emulator bench clean
 
-$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt pyproject.toml
+# hls.js, which the watch page loads from tgstream's own /static to play HLS: npm installs the
+# exact version npm/package-lock.json pins (and checks its integrity hash), and its built
+# file is copied beside watch.js. Built, never committed; npm comes from Debian (see
+# .ci/debian-packages). Order-only for the stamp: a new hls.js does not reinstall the venv.
+HLS_JS := tgstream/web/static/hls.min.js
+NPM_BUILD := $(VENV)/npm
+
+$(HLS_JS): npm/package.json npm/package-lock.json
+	command -v npm >/dev/null || .ci/debian-packages
+	rm -rf $(NPM_BUILD) && mkdir -p $(NPM_BUILD)
+	cp npm/package.json npm/package-lock.json $(NPM_BUILD)/
+	cd $(NPM_BUILD) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp $(NPM_BUILD)/node_modules/hls.js/LICENSE tgstream/web/static/hls.js.LICENSE
+	cp $(NPM_BUILD)/node_modules/hls.js/dist/hls.min.js $@
+
+$(STAMP): requirements.txt requirements-demo.txt requirements-dev.txt pyproject.toml | $(HLS_JS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -68,4 +83,4 @@ test: lint typecheck imports $(PEERS_STAMP)
 	$(BIN)/pytest -q -n 3 --dist loadfile
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(HLS_JS) tgstream/web/static/hls.js.LICENSE .mypy_cache .ruff_cache .pytest_cache .hypothesis

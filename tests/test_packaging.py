@@ -23,10 +23,9 @@ from tgemu.launch import haproxy_binary, haproxy_config
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
-# What a production image must not install: the demo's video encoder, the emulator's and the
-# tests' HTTP client and upload parser, browser drivers, test and lint tools.
+# What a production image must not install: the emulator's and the tests' HTTP client and
+# upload parser, browser drivers, test and lint tools.  (PyAV is in it: media probes and HLS.)
 NOT_IN_IMAGE = {
-    "av",
     "httpx",
     "python-multipart",
     "playwright",
@@ -65,7 +64,8 @@ def test_image_installs_the_lock_ci_installs() -> None:
     )
     runtime, demo, tools = (_pins(f"requirements{s}.txt") for s in ("", "-demo", "-dev"))
     assert not NOT_IN_IMAGE & runtime.keys()
-    assert {"av", "httpx", "python-multipart"} <= demo.keys()
+    assert {"httpx", "python-multipart"} <= demo.keys()
+    assert "av" in runtime
     assert {"import-linter", "pytest", "playwright"} <= tools.keys()
     # One version per package across the three files.
     for package in runtime.keys() & demo.keys() | runtime.keys() & tools.keys():
@@ -74,13 +74,21 @@ def test_image_installs_the_lock_ci_installs() -> None:
 
 def test_image_copies_only_the_product() -> None:
     copied = [line.split()[1:-1] for line in DOCKERFILE.splitlines() if line.startswith("COPY")]
-    assert copied == [["requirements.txt"], ["pyproject.toml", "README.md"], ["tgstream"]]
+    assert copied == [
+        ["npm/package.json", "npm/package-lock.json"],  # the hls.js stage's pin
+        ["requirements.txt"],
+        ["pyproject.toml", "README.md"],
+        ["tgstream"],
+        # hls.js's built file and licence, the only things taken from the npm stage
+        ["--from=static", "/build/node_modules/hls.js/dist/hls.min.js"],
+        ["--from=static", "/build/node_modules/hls.js/LICENSE"],
+    ]
     instructions = "\n".join(line for line in DOCKERFILE.splitlines() if not line.startswith("#"))
     assert not re.search(r"tgemu|tgbench|playwright|chromium", instructions)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     for requirement in project["dependencies"]:
         assert re.split(r"[<>=!~\[ ]", requirement)[0].lower() not in NOT_IN_IMAGE
-    assert any(r.startswith("av") for r in project["optional-dependencies"]["demo"])
+    assert any(r.startswith("av") for r in project["dependencies"])
 
 
 def _product_only(tmp_path: Path) -> Path:
@@ -143,7 +151,7 @@ def test_the_server_loads_no_emulator_bench_demo_or_test_code() -> None:
     )
     loaded = {name.split(".")[0] for name in proc.stdout.split()}
     assert "tgstream" in loaded and "fastapi" in loaded
-    forbidden = {"tgemu", "tgbench", "tests", "av", "httpx", "pytest", "_pytest"}
+    forbidden = {"tgemu", "tgbench", "tests", "httpx", "pytest", "_pytest"}
     forbidden |= {"hypothesis", "playwright", "schemathesis"}
     assert not loaded & forbidden, loaded & forbidden
 

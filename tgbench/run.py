@@ -20,7 +20,7 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import disk, emulator_throughput, replicas, replicas_report, report
+from . import disk, emulator_throughput, replicas, replicas_report, report, transcode
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
@@ -138,6 +138,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="the disk tier alone: one file from Telegram, then from disk after a restart",
     )
+    parser.add_argument(
+        "--transcode",
+        action="store_true",
+        help="HLS alone: CPU seconds per second of audio transcoded to AAC (AC3 5.1 in)",
+    )
     ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
     ceiling.add_argument("--emulator-throughput", action="store_true")
     ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
@@ -167,6 +172,10 @@ def main(argv: list[str]) -> int:
                 with _emulator(base, 1, say) as emu:
                     row = disk.run(emu, work.single_mib, ACCOUNT_BPS / 1e6, base, say)
                 result = {"disk": row, "all_bytes_correct": row["bytes_correct"]}
+            elif args.transcode:
+                with _emulator(base, 1, say) as emu:
+                    row = transcode.run(emu, 60 if args.quick else 300, base, say)
+                result = {"transcode": row, "all_bytes_correct": row["bytes_correct"]}
             elif args.replicas:
                 result = bench_replicas(work, runs, base, say)
             else:
@@ -180,6 +189,8 @@ def main(argv: list[str]) -> int:
         result["all_bytes_correct"] = True  # wrong bytes raise
     elif args.disk:
         print(disk.table(result["disk"]))
+    elif args.transcode:
+        print(transcode.table(result["transcode"]))
     else:
         print(report.table(result))
     if args.json is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Final, cast
@@ -237,6 +238,10 @@ class Settings(BaseSettings):
     dav_users: Annotated[dict[str, SecretStr], NoDecode] = Field(default_factory=dict)
     """Who may use the read-only WebDAV view at {PUBLIC_URL}/dav/ (HTTP Basic):
     `user:password` pairs, comma-separated; empty, the view is off (404)."""
+    transcode_slots: int = Field(default=0, ge=0, le=256, validate_default=True)
+    """HLS segments made at once (PyAV jobs: audio transcoded to AAC, video copied); past it,
+    a segment request answers 503 with Retry-After.  Effective value: TRANSCODE_SLOTS, else
+    (unset or 0) the number of CPUs."""
     state_timeout: float = Field(default=2.0, gt=0, le=60.0)
     """Seconds a command to a shared state (Redis) may take before the state counts as
     unavailable: reads answer 503, writes wait for it."""
@@ -295,6 +300,11 @@ class Settings(BaseSettings):
                 for v in value
             ]
         return value
+
+    @field_validator("transcode_slots")
+    @classmethod
+    def _transcode_slots(cls, value: int) -> int:
+        return value or os.cpu_count() or 1
 
     @field_validator("public_url")
     @classmethod

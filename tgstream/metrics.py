@@ -61,3 +61,29 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5, 10),
             registry=r,
         )
+        # HLS segment jobs (tgstream.media.jobs), bounded by TRANSCODE_SLOTS.
+        self.transcode_jobs = Counter(
+            "tgstream_transcode_jobs",
+            "HLS segment jobs by outcome: made, busy (answered 503), failed, cancelled",
+            ["outcome"],
+            registry=r,
+        )
+        self.transcode_running = Gauge(
+            "tgstream_transcode_running", "HLS segment jobs running now", registry=r
+        )
+        self.transcode_peak = Gauge(
+            "tgstream_transcode_running_peak",
+            "Most HLS segment jobs that ever ran at once (TRANSCODE_SLOTS bounds it)",
+            registry=r,
+        )
+        self.transcode_cpu = Counter(
+            "tgstream_transcode_cpu_seconds",
+            "CPU seconds of the worker threads making HLS segments, by rendition kind",
+            ["kind"],
+            registry=r,
+        )
+        self.transcoded_audio = Counter(
+            "tgstream_transcoded_audio_seconds",
+            "Seconds of audio transcoded to AAC for HLS",
+            registry=r,
+        )

@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import Settings
 from .live import LiveCollector
+from .media import Media
 from .metrics import Metrics
 from .store import BotSessions, SharedStateDown, StateStore, check_session_file, open_store
 from .store.lease_redis import FencedSessions, RedisLease
@@ -60,6 +61,8 @@ class Services:
     marks: ReplyMarks
     # Which messages' links were revoked, read through the store (checked on every link).
     revocations: Revocations
+    # Media probes and HLS segment jobs, reading through `files`.
+    media: Media
     started: bool = False
     sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
@@ -158,6 +161,7 @@ class Services:
         stream_settings = StreamSettings(
             in_flight=settings.parts_in_flight, first_part_size=settings.first_part_size
         )
+        files = FileStreams(resolver, downloader, cache, stream_settings, tasks)
         services = cls(
             settings=settings,
             store=store,
@@ -169,11 +173,12 @@ class Services:
             resolver=resolver,
             downloader=downloader,
             cache=cache,
-            files=FileStreams(resolver, downloader, cache, stream_settings, tasks),
+            files=files,
             pipeline_tasks=tasks,
             leadership=leadership,
             marks=marks,
             revocations=Revocations(store),
+            media=Media.build(files, store, cache, settings.transcode_slots, metrics),
         )
         live = LiveCollector(cache, dcmap, flood, resolver, workers, store, services.pipeline_tasks)
         metrics.registry.register(live)
@@ -238,6 +243,7 @@ class Services:
                 await task
         for worker in self.workers:
             await worker.registry.close()
+        self.media.close()
         # Parts still being written to disk are worth keeping for the next start.
         await self.cache.disk.close()
         for bot in self.bots:

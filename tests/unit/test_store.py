@@ -345,3 +345,18 @@ async def test_migrate_copies_the_file_index(redis_url: str, tmp_path: Path) -> 
         assert await target.index_month("2026-11") == [entry]
     finally:
         await target.close()
+
+
+async def test_a_media_probe_is_kept_by_media_id_and_survives_a_reopen(opener: Opener) -> None:
+    store = opener()
+    assert await store.media_probe(9001) is None
+    await store.save_media_probe(9001, '{"version": 1, "unreadable": "x"}')
+    await store.save_media_probe(9001, '{"version": 1, "tracks": []}')
+    await store.save_media_probe(9002, "ünïcode ✓")
+    store = await reopened(opener, store)
+    try:
+        assert await store.media_probe(9001) == '{"version": 1, "tracks": []}'
+        assert await store.media_probe(9002) == "ünïcode ✓"
+        assert await store.media_probe(9003) is None
+    finally:
+        await store.close()

@@ -289,3 +289,28 @@ async def test_a_photo_is_its_own_preview_picture(app: App) -> None:
     assert "poster=" not in page and "og:video" not in tags
     # It has no thumbnail of its own to serve.
     assert (await app.client.get(app.thumb(11))).status_code == 404
+
+
+def test_a_probed_video_keeps_its_poster_while_watch_js_chooses() -> None:
+    """With a probe the player starts without a source (watch.js gives it one): the poster
+    is what shows meanwhile, and the preview tags and player links are there as without."""
+    from tgstream.media.probe import MediaProbe, Track
+    from tgstream.web import watch
+
+    info = with_thumb(file_info(7, 10_000, "application/octet-stream", "film.bin"))
+    probe = MediaProbe(
+        container="matroska,webm",
+        mime="video/x-matroska",
+        duration=60.0,
+        start_time=0.0,
+        tracks=(Track(0, "video", "h264", "avc1.64001f", width=640, height=360, default=True),),
+        keyframes=(),
+    )
+    dl = links.download_path(7, "film.bin", "k")
+    page = previews.page_links(info, "k", None, PUBLIC)
+    html = watch.render(info, dl, PUBLIC + dl, probe, "/hls/7/index.m3u8?sig=x", page)
+    video = re.search(r"<video [^>]*>", html)
+    assert video is not None and " src=" not in video.group(0)
+    assert f'poster="{links.thumb_path(7, "k")}"'.replace("&", "&amp;") in video.group(0)
+    assert metas(html)["og:image"] == PUBLIC + links.thumb_path(7, "k")
+    assert 'id="m3u-link"' in html and 'id="hls-link"' in html  # a film, by its tracks

@@ -24,6 +24,7 @@ Keys, all under `tgstream:`:
   copies                hash  "{chat}:{message}" -> the bin-channel copy of a user's file
   index:{month}         hash  message id -> an indexed file (JSON), by month of posting
   index:where           hash  message id -> its month (which index:{month} holds it)
+  probe:{media}         string  what a media probe found in the file (tgstream.media's JSON)
   written               hash  key (or key/field) -> when its last write was made, in ms
                         (none for missing:…, which only ever says "missing" until it ends)
 """
@@ -466,6 +467,16 @@ class RedisStore:
             ("HDEL", where, message_id),
         ]
         await self._write(f"{PREFIX}index/{message_id}", _fixed(*commands))
+
+    # --- media probes -----------------------------------------------------------------------
+
+    async def media_probe(self, media_id: int) -> str | None:
+        value = await self._read(self.client.get(f"{PREFIX}probe:{media_id}"))
+        return None if value is None else _text(value)
+
+    async def save_media_probe(self, media_id: int, probe: str) -> None:
+        key = f"{PREFIX}probe:{media_id}"
+        await self._write(key, _fixed(("SET", key, probe)))
 
     # --- each bot's own session and update state ------------------------------------------
 

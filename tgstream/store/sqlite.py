@@ -3,9 +3,10 @@
 It holds what makes a restart warm: every auth key with its DC and whether it is authorized
 (so no handshake or import is paid twice), the file -> DC map (so no migration is paid
 twice), resolved bin-channel files (so a link needs no message fetch after a restart, until
-the record is due for a recheck) and flood deadlines (so a restart never calls a method
-Telegram told us to wait on); and the owner's controls: revoked messages, banned users, and
-which bin-channel copy each user's file became.
+the record is due for a recheck), flood deadlines (so a restart never calls a method
+Telegram told us to wait on) and what a media probe found in each file (so a file is probed
+once); and the owner's controls: revoked messages, banned users, and which bin-channel copy
+each user's file became.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS file_index (
     posted INTEGER NOT NULL, month TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS file_index_month ON file_index (month, message_id);
+CREATE TABLE IF NOT EXISTS media_probes (media_id INTEGER PRIMARY KEY, probe TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS flood_waits (
     bot_id INTEGER NOT NULL, method TEXT NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (bot_id, method)
@@ -358,6 +360,21 @@ class SqliteStore:
 
     async def drop_index_entry(self, message_id: int) -> None:
         self._write("DELETE FROM file_index WHERE message_id = ?", (message_id,))
+
+    # --- media probes -----------------------------------------------------------------------
+
+    async def media_probe(self, media_id: int) -> str | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT probe FROM media_probes WHERE media_id = ?", (media_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    async def save_media_probe(self, media_id: int, probe: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO media_probes (media_id, probe) VALUES (?, ?)",
+            (media_id, probe),
+        )
 
     # --- everything, for `tgstream state migrate` ------------------------------------------
 

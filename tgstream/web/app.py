@@ -15,17 +15,19 @@ from starlette.routing import Route
 
 from .. import links
 from ..config import Settings
+from ..media import Media
 from ..metrics import Metrics
 from ..store import StateStore
 from ..store.revocations import Revocations
 from ..telegram.bots import BotClient
-from . import download, internal, pages, watch
+from . import download, hls, internal, pages, watch
 from .abuse import AbuseLimits
 from .counting import CountResponses
 from .dav import BASE as DAV_BASE
 from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
+from .page_probe import page_probe
 from .previews import page_links
 from .source import FileSource
 from .thumbs import add_routes as add_thumb_routes
@@ -50,6 +52,8 @@ class Server(Protocol):
     def revocations(self) -> Revocations: ...
     @property
     def store(self) -> StateStore: ...
+    @property
+    def media(self) -> Media: ...
     async def backfill_index(self, gap: int) -> dict[str, int]: ...
 
 
@@ -153,6 +157,8 @@ def create_app(
     `status_of` renders /status: the wiring's numbers, which the web layer only shows.
     """
     source: FileSource = services.files if files is None else files
+    # One media for the watch page and the HLS routes: they share probes and their memory.
+    media = services.media.over(source)
     app = FastAPI(title="tgstream", version="0.1.0", docs_url=None, redoc_url=None)
     # Starlette's slash redirects build their target from the request's Host header, which
     # anyone can set: no route here needs them.
@@ -226,9 +232,14 @@ def create_app(
         ends = None if exp is None else int(exp)
         path = links.download_path(message_id, resolved.file_name, services.secret, ends)
         absolute = links.public_url(services.settings.public_url, path)
+        # With a probe the page lets the browser pick: the file, or its HLS stream (signed
+        # as the download link is, ending when it ends).
+        probe = await page_probe(media.probes, resolved)
+        hls_url = None if probe is None else f"/hls/{message_id}/index.m3u8?{path.split('?')[1]}"
+        # Its poster, link-preview tags and player links, signed as the page's link.
         page = page_links(resolved, services.secret, ends, services.settings.public_url)
         return HTMLResponse(
-            watch.render(resolved, path, absolute, page),
+            watch.render(resolved, path, absolute, probe, hls_url, page),
             headers=pages.page_headers(services.settings.frame_ancestors),
         )
 
@@ -260,6 +271,8 @@ def create_app(
         deadline = services.settings.first_byte_deadline
         return await download.serve(source, services.metrics, deadline, message_id, download_)
 
+    # HLS reads through the same source as the rest of the app (tests give their own).
+    hls.add_routes(app, services, source, abuse, media)
     internal.add_routes(app, services.secret, services.backfill_index)
     # The file's thumbnail and its M3U playlist, signed and limited as the page is.
     add_thumb_routes(

@@ -18,9 +18,11 @@ __all__ = ["error_page", "landing_page", "page_headers", "prefers_html"]
 
 def page_headers(frame_ancestors: str) -> dict[str, str]:
     """The security headers of every page tgstream serves (watch, error, landing): its
-    own CSS, JS and media only, nothing inline, embeddable only where FRAME_ANCESTORS says."""
+    own CSS, JS and media only, nothing inline, embeddable only where FRAME_ANCESTORS says.
+    Media may also come from blob: URLs, which is how a page's own script (hls.js) hands a
+    Media Source to the player."""
     return {
-        "Content-Security-Policy": "default-src 'self'; media-src 'self'; img-src 'self'; "
+        "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; img-src 'self'; "
         "style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; "
         f"frame-ancestors {frame_ancestors}",
         "X-Content-Type-Options": "nosniff",

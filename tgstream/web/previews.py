@@ -59,10 +59,6 @@ def page_links(info: FileInfo, secret: str, expires: int | None, public_url: str
     )
 
 
-def _is_media(info: FileInfo) -> bool:
-    return info.mime_type.startswith(("video/", "audio/"))
-
-
 def _meta(attribute: str, name: str, content: str) -> str:
     return f'<meta {attribute}="{name}" content="{escape(content, quote=True)}">'
 
@@ -111,10 +107,8 @@ def meta_tags(info: FileInfo, page: PageLinks, download_abs: str) -> str:
 
 
 def player_urls(info: FileInfo, page: PageLinks) -> str:
-    """The M3U playlist and HLS stream links (absolute: copied into a player as they are),
-    for audio and video only; empty for anything else."""
-    if not _is_media(info):
-        return ""
+    """The M3U playlist and HLS stream links (absolute: copied into a player as they are);
+    the page shows them for audio and video (by the probe's tracks, else the media type)."""
     m3u = escape(page.m3u_abs, quote=True)
     download_name = escape(f"{info.file_name}.m3u", quote=True)
     hls = escape(page.hls_abs, quote=True)
