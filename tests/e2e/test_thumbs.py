@@ -197,3 +197,32 @@ def test_a_browser_shows_the_poster(
     print(f"screenshot in {shots}")
     assert loaded and loaded[0][0] == 200 and sha(loaded[0][1]) == sha(thumb)
     assert "Playlist (M3U)" in links_shown and "HLS stream" in links_shown
+
+
+def test_a_real_video_links_a_working_hls_stream_and_playlist(
+    emulator: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+) -> None:
+    """The page's player links for a video PyAV made, with the thumbnail made from it: the
+    HLS link answers its master playlist, the M3U entry the file itself."""
+    from tgemu.demo.sample import make_sample_video
+    from tgemu.demo.thumbnail import make_thumbnail
+
+    video = make_sample_video(tmp_path / "clip.mp4", seconds=4, width=320, height=180, fps=12)
+    thumb = make_thumbnail(video, at_seconds=1.0)
+    message_id = emulator.post_to_channel(
+        video, dc=4, name="clip.mp4", kind="video", mime_type="video/mp4", thumb=thumb
+    )["message_id"]
+    server = new_server(server_factory, emulator, tmp_path, "thumb-hls")
+    page = httpx.get(server.url + links.watch_path(message_id, "clip.mp4", SECRET), timeout=60)
+    assert page.status_code == 200
+    hls = re.search(r'id="hls-link" href="([^"]+)"', page.text)
+    m3u = re.search(r'id="m3u-link" href="([^"]+)"', page.text)
+    assert hls is not None and m3u is not None
+    master = httpx.get(unescape(hls.group(1)), timeout=60)
+    assert master.status_code == 200, master.text
+    assert master.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert master.text.startswith("#EXTM3U")
+    entry = httpx.get(unescape(m3u.group(1)), timeout=30).text.splitlines()[2]
+    assert sha(httpx.get(entry, timeout=60).content) == sha(video.read_bytes())
+    poster = httpx.get(server.url + links.thumb_path(message_id, SECRET), timeout=30)
+    assert poster.content == thumb
