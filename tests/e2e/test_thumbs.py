@@ -170,12 +170,16 @@ def test_a_browser_shows_the_poster(
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+    from tgemu.demo.sample import make_sample_video
+    from tgemu.demo.thumbnail import make_thumbnail
 
-    thumb = make_jpeg(320, 180, seed=11)
+    # A real video and the thumbnail made from it, as a phone sends them: the poster shows
+    # the sample's clock at 00:02.
+    video = make_sample_video(tmp_path / "poster.mp4", seconds=4, width=640, height=360, fps=12)
+    thumb = make_thumbnail(video, at_seconds=2.0)
     message_id = emulator.post_to_channel(
-        os.urandom(100_000), dc=4, name="poster.mp4", kind="video", mime_type="video/mp4",
-        thumb=thumb,
-    )["message_id"]  # fmt: skip
+        video, dc=4, name="poster.mp4", kind="video", mime_type="video/mp4", thumb=thumb
+    )["message_id"]
     server = new_server(server_factory, emulator, tmp_path, "thumb-browser")
     shots = ARTIFACTS / "thumbs"
     shots.mkdir(parents=True, exist_ok=True)
