@@ -121,7 +121,8 @@ def _first_pts(path: Path) -> str:
         timeout=TIMEOUT,
         check=True,
     )
-    return min(proc.stdout.split(), key=float)
+    # One line a packet: "22.000000," (the comma ends the packet's fields).
+    return min((line.strip(",") for line in proc.stdout.split()), key=float)
 
 
 def test_a_seek_into_a_big_mkv_reads_around_its_segment(
@@ -129,6 +130,7 @@ def test_a_seek_into_a_big_mkv_reads_around_its_segment(
 ) -> None:
     server = new_server(server_factory, emu, tmp_path, TRANSCODE_SLOTS="2")
     size = big.media.size
+    assert 180 << 20 < size < 230 << 20, size
     emu.control.reset_stats()
     master = httpx.get(hls_url(server, big.message_id), timeout=TIMEOUT)
     assert master.status_code == 200
@@ -147,7 +149,7 @@ def test_a_seek_into_a_big_mkv_reads_around_its_segment(
         assert len(answer.content) > 0 and len(answer.content) % 188 == 0
     fetched = getfile_bytes(emu)
     span = middle.stop_byte - middle.first_byte
-    assert span < size // 10, "the segment is a small part of the file"
+    assert span < size // 5, "the segment is a small part of the file"
     # Its range (which already reaches 1 MiB past its end) and at most 3 parts more: the
     # alignment of the first and last parts, and the header if it left the RAM cache.
     assert span // 2 < fetched <= span + 3 * PART_SIZE, (fetched, span)

@@ -5,6 +5,7 @@ stored once, the slots."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -124,8 +125,30 @@ async def test_subtitles_become_webvtt_on_the_segments_clock(app: App) -> None:
     assert "00:00:01.000 --> 00:00:03.000\nHello, world\n" in first.text
     assert "00:00:05.500 --> 00:00:08.000\nSecond line\nin two rows\n" in first.text
     assert "-->" not in second.text
-    french = await app.client.get(app.url(SRT_FILM, "a2/0.ts"))
-    assert french.status_code == 200 and len(french.content) % 188 == 0
+
+
+async def test_aac_stereo_is_copied_not_transcoded(app: App, tmp_path: Path) -> None:
+    await app.client.get(app.url(SRT_FILM))
+    for number in (0, 1):
+        french = await app.client.get(app.url(SRT_FILM, f"a2/{number}.ts"))
+        assert french.status_code == 200 and len(french.content) % 188 == 0
+        (tmp_path / f"{number}.ts").write_bytes(french.content)
+    assert app.metric("tgstream_transcode_jobs_total", outcome="made") == 2
+    assert app.metric("tgstream_transcoded_audio_seconds_total") == 0
+    # The two segments hold the track's packets from 0 and 6 s on, without overlap.
+    ends = []
+    for number in (0, 1):
+        with av.open(str(tmp_path / f"{number}.ts")) as container:
+            stream = container.streams.audio[0]
+            assert stream.codec_context.name == "aac" and stream.codec_context.channels == 2
+            times = [
+                float(p.pts * p.time_base) - 10.0
+                for p in container.demux(stream)
+                if p.pts is not None
+            ]
+        ends.append((min(times), max(times)))
+    assert ends[0][0] == pytest.approx(0.0, abs=0.03) and ends[1][0] == pytest.approx(6.0, abs=0.03)
+    assert ends[0][1] < ends[1][0]
 
 
 async def test_refusals(app: App) -> None:
@@ -176,3 +199,27 @@ async def test_jobs_past_the_slots_answer_503_with_retry_after(app: App) -> None
             assert int(answer.headers["retry-after"]) >= 1
     assert app.metric("tgstream_transcode_running_peak") <= 2
     assert app.metric("tgstream_transcode_jobs_total", outcome="busy") == statuses.count(503)
+
+
+async def test_transcoded_audio_segments_join_without_gap_or_overlap(
+    app: App, tmp_path: Path
+) -> None:
+    spans = []
+    for number in range(3):
+        answer = await app.client.get(app.url(FILM, f"a1/{number}.ts"))
+        assert answer.status_code == 200
+        path = tmp_path / f"{number}.ts"
+        path.write_bytes(answer.content)
+        with av.open(str(path)) as container:
+            packets = [p for p in container.demux(audio=0) if p.pts is not None]
+            first = packets[0]
+            last = packets[-1]
+            begin = float(first.pts * first.time_base)
+            end = float(last.pts * last.time_base) + 1024 / 48_000
+        spans.append((begin, end))
+    # Each segment's packets take up where the last one's ended (AAC priming aside: each
+    # segment's first packet is one frame early, so 1024 samples).
+    for (_, end), (begin, _) in itertools.pairwise(spans):
+        assert begin + 1024 / 48_000 == pytest.approx(end, abs=0.007)
+    assert spans[0][0] + 1024 / 48_000 == pytest.approx(10.0, abs=0.007)
+    assert spans[-1][1] == pytest.approx(10.0 + 14.0, abs=0.04)

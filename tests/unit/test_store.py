@@ -360,3 +360,20 @@ async def test_a_media_probe_is_kept_by_media_id_and_survives_a_reopen(opener: O
         assert await store.media_probe(9003) is None
     finally:
         await store.close()
+
+
+async def test_migrate_copies_the_media_probes(redis_url: str, tmp_path: Path) -> None:
+    from tgstream.store.migrate import migrate_session_dir
+
+    source = SqliteStore(tmp_path)
+    await source.save_media_probe(77, '{"version": 1, "unreadable": "no"}')
+    await source.save_media_probe(78, "{}")
+    source.close_now()
+    done = await migrate_session_dir(tmp_path, redis_url)
+    assert done.media_probes == 2 and "2 media probes" in str(done)
+    target = RedisStore(redis_url)
+    try:
+        assert await target.media_probe(77) == '{"version": 1, "unreadable": "no"}'
+        assert await target.media_probe(78) == "{}"
+    finally:
+        await target.close()

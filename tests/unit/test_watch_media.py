@@ -5,7 +5,9 @@ languages come from the file) is escaped.  Pure: watch.render with real probes."
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from html import unescape
@@ -15,12 +17,14 @@ from typing import Any
 import pytest
 
 from tests.support import media_files
-from tests.support.memory_files import MemoryFiles, file_info
+from tests.support.memory_files import Failure, MemoryFiles, file_info
 from tests.support.web_app import app_over, client_of, settings_for
 from tgstream import links
 from tgstream.media.probe import MediaProbe, Track
 from tgstream.service import Services
+from tgstream.telegram.errors import TelegramUnavailable
 from tgstream.web import watch
+from tgstream.web.page_probe import page_probe
 
 DL = "/dl/7/film.mkv?exp=1700000000&sig=abc"
 ABS = "https://files.example.org" + DL
@@ -208,3 +212,48 @@ async def test_the_watch_route_gives_the_page_its_probe_and_hls_address(
     # A file PyAV cannot read, and one that is no media, get the page they always had.
     assert "data-media" not in broken.text and 'src="/dl/2/broken.mkv?' in broken.text
     assert "data-media" not in other.text and 'class="file-card"' in other.text
+
+
+# --- the page's probe: best effort, bounded ---------------------------------------------
+
+
+async def test_a_slow_first_probe_leaves_the_plain_page_and_serves_the_next_view(
+    services: Services, tmp_path: Path
+) -> None:
+    film = media_files.mkv_h264_ac3(tmp_path / "film.mkv", seconds=4)
+    data = film.path.read_bytes()
+    files = MemoryFiles(first_piece_delay=0.3)
+    info = files.add(file_info(1, len(data), "video/x-matroska", "film.mkv"), data)
+    probes = services.media.over(files).probes
+    started = asyncio.get_running_loop().time()
+    assert await page_probe(probes, info, wait=0.1) is None
+    assert asyncio.get_running_loop().time() - started < 0.3 + 0.2  # it did not wait for it
+    # The probe went on without the page; the next view gets it without reading again.
+    deadline = started + 30
+    while (probe := await page_probe(probes, info, wait=0.05)) is None:
+        assert asyncio.get_running_loop().time() < deadline, "the probe never finished"
+    reads = len(files.ranges)
+    assert probe.video() is not None and probe.video().codec == "h264"  # type: ignore[union-attr]
+    assert await page_probe(probes, info, wait=0.05) == probe
+    assert len(files.ranges) == reads
+
+
+async def test_a_probe_telegram_fails_leaves_the_plain_page(
+    services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    film = media_files.mkv_h264_ac3(tmp_path / "film.mkv", seconds=4)
+    data = film.path.read_bytes()
+    files = MemoryFiles(failure=Failure(TelegramUnavailable("DC 4 is down")))
+    info = files.add(file_info(1, len(data), "video/x-matroska", "film.mkv"), data)
+    with caplog.at_level(logging.WARNING, logger="tgstream.web.page_probe"):
+        assert await page_probe(services.media.over(files).probes, info, wait=10) is None
+        await asyncio.sleep(0)  # the probe task's own report
+    assert "DC 4 is down" in caplog.text
+    async with client_of(app_over(services, files)) as client:
+        page = await client.get(links.watch_path(1, "film.mkv", services.secret))
+    assert page.status_code == 200 and "data-media" not in page.text
+    # Telegram's failure is not the file's: once Telegram answers, the page has its probe.
+    files.failure = None
+    async with client_of(app_over(services, files)) as client:
+        page = await client.get(links.watch_path(1, "film.mkv", services.secret))
+    assert _media(page.text)["video"]["codec"] == "h264"

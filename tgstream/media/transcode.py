@@ -3,8 +3,10 @@ bounded to the segment's bytes).
 
 - video: the packets from the segment's first keyframe up to the next cut, copied into
   MPEG-TS (libavformat's automatic bitstream filters turn H.264/HEVC into Annex B there);
-- audio: one track decoded and encoded as AAC-LC stereo 48 kHz into MPEG-TS, exactly the
-  segment's samples, so consecutive segments join without gap or overlap;
+- audio: one track decoded and encoded as AAC-LC stereo 48 kHz into MPEG-TS: the packets
+  that start in the segment, so consecutive segments join without gap or overlap (a seek
+  lands on the segment's cluster, whose first packet is the first one the segment needs; a
+  track that is AAC stereo already is copied, packet by packet);
 - subtitles: one text track's cues that start in the segment, as WebVTT.
 
 Timestamps stay the file's own, plus playlists.MPEGTS_OFFSET, in every rendition: segments
@@ -125,23 +127,27 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
             raise Unreadable(f"no audio track {track}")
         source = container.streams[track]
         assert isinstance(source, AudioStream)
+        if _is_aac_stereo(source):
+            return _copy_audio(container, source, probe, segment, clock)
         buffer, out = _ts_output()
-        first = round(segment.start * RATE)
-        last = round(segment.end * RATE)
         with out:
             encoder = out.add_stream("aac", rate=RATE)
             encoder.layout = "stereo"
             encoder.bit_rate = AAC_BIT_RATE
             encoder.codec_context.time_base = Fraction(1, RATE)
-            writer = _AudioWriter(out, encoder, first, last)
+            writer = _AudioWriter(out, encoder)
             _seek(container, probe, segment)
             resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
             for packet in container.demux(source):
                 at = _time(packet)
                 if at is None:
                     continue
-                if at >= segment.end:
+                # The packets that start in the segment, as the copy below takes them: the
+                # one that straddles a cut belongs to the segment it starts in.
+                if at >= segment.end and not segment.last:
                     break
+                if at < segment.start - 1e-6 and segment.index > 0:
+                    continue
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
@@ -151,8 +157,6 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
                     for piece in resampler.resample(frame):
                         writer.write(piece, when)
                         when = None
-                if writer.full:
-                    break
             for piece in resampler.resample(None):
                 writer.write(piece, None)
             writer.finish()
@@ -163,22 +167,53 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
         container.close()
 
 
-class _AudioWriter:
-    """Samples in, AAC frames of exactly the segment's samples [first, last) out."""
+def _is_aac_stereo(stream: AudioStream) -> bool:
+    context = stream.codec_context
+    return context.codec.canonical_name == "aac" and context.channels == 2
 
-    def __init__(self, out: OutputContainer, encoder: AudioStream, first: int, last: int):
+
+def _copy_audio(
+    container: InputContainer,
+    source: AudioStream,
+    probe: MediaProbe,
+    segment: Segment,
+    clock: float,
+) -> Made:
+    """AAC stereo already: its packets that start in the segment, copied (consecutive
+    segments share none and miss none); no CPU spent on sound a browser decodes as it is."""
+    buffer, out = _ts_output()
+    with out:
+        target = out.add_stream_from_template(source)
+        _seek(container, probe, segment)
+        for packet in container.demux(source):
+            at = _time(packet)
+            if at is None:
+                continue
+            if at >= segment.end and not segment.last:
+                break
+            if at < segment.start - 1e-6 and segment.index > 0:
+                continue
+            base = packet.time_base
+            shift = round(MPEGTS_OFFSET / base)
+            if packet.pts is not None:
+                packet.pts += shift
+            if packet.dts is not None:
+                packet.dts += shift
+            packet.stream = target
+            out.mux(packet)
+    return Made(buffer.getvalue(), time.thread_time() - clock)
+
+
+class _AudioWriter:
+    """Decoded samples in, AAC frames out, stamped from the first sample's time on."""
+
+    def __init__(self, out: OutputContainer, encoder: AudioStream) -> None:
         self.out = out
         self.encoder = encoder
-        self.first = first
-        self.last = last
         self.fifo = av.AudioFifo()
         self.at: int | None = None  # sample number of the FIFO's first sample
         self.written = 0
         self.shift = round(MPEGTS_OFFSET * RATE)
-
-    @property
-    def full(self) -> bool:
-        return self.at is not None and self.at >= self.last
 
     def write(self, frame: av.AudioFrame, when: float | None) -> None:
         if self.at is None:
@@ -191,17 +226,8 @@ class _AudioWriter:
 
     def _drain(self, final: bool) -> None:
         assert self.at is not None
-        while self.fifo.samples and self.at < self.last:
-            if self.at < self.first:
-                # Before the segment: dropped (the previous segment has these).
-                skip = min(self.first - self.at, self.fifo.samples)
-                self.fifo.read(skip)
-                self.at += skip
-                continue
-            want = min(AAC_FRAME, self.last - self.at)
-            if self.fifo.samples < want and not final:
-                return
-            frame = self.fifo.read(min(want, self.fifo.samples))
+        while self.fifo.samples >= AAC_FRAME or (final and self.fifo.samples):
+            frame = self.fifo.read(min(AAC_FRAME, self.fifo.samples))
             if frame is None:
                 return
             frame.pts = self.at + self.shift

@@ -31,13 +31,15 @@ class Migrated:
     banned: int = 0
     copies: int = 0
     indexed: int = 0
+    media_probes: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.bot_sessions} bot sessions, {self.auth_keys} auth keys, {self.files} files, "
             f"{self.dc_map} DC map entries, {self.flood_deadlines} flood deadlines, "
             f"{self.revoked} revoked messages, {self.banned} banned users, "
-            f"{self.copies} file copies, {self.indexed} indexed files"
+            f"{self.copies} file copies, {self.indexed} indexed files, "
+            f"{self.media_probes} media probes"
         )
 
 
@@ -123,6 +125,9 @@ async def migrate_session_dir(session_dir: Path, url: str) -> Migrated:
             for entry in await source.index_month(month):
                 await target.save_index_entry(entry)
                 done.indexed += 1
+        for media_id, probe in source.all_media_probes():
+            await target.save_media_probe(media_id, probe)
+            done.media_probes += 1
         if target.pending:
             raise MigrationRefused(f"{target.describe()}: writes failed; run it again")
         return done

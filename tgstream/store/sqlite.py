@@ -393,6 +393,11 @@ class SqliteStore:
             rows = self.db.execute("SELECT chat_id, message_id, copy_id FROM copies")
             return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
+    def all_media_probes(self) -> list[tuple[int, str]]:
+        with self._lock:
+            rows = self.db.execute("SELECT media_id, probe FROM media_probes")
+            return [(int(r[0]), str(r[1])) for r in rows]
+
     def all_files(self) -> list[int]:
         with self._lock:
             return [int(r[0]) for r in self.db.execute("SELECT message_id FROM files")]

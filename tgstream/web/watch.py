@@ -26,7 +26,7 @@ from .previews import PageLinks, meta_tags, player_urls
 
 __all__ = ["ProbedFile", "ProbedTrack", "codec_name", "media_facts", "player_links", "render"]
 
-# Where the build step puts hls.js (npm, pinned in vendor/package-lock.json); watch.js loads
+# Where the build step puts hls.js (npm, pinned in npm/package-lock.json); watch.js loads
 # it only when the page plays HLS through Media Source Extensions.
 HLS_JS = "/static/hls.min.js"
 
