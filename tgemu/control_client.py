@@ -38,6 +38,16 @@ class EmulatorConfig(TypedDict):
     bin_channel: int
 
 
+class Thumb(TypedDict):
+    """A document's thumbnail as the emulator keeps it: Telegram's size type ("s" or "m"),
+    its dimensions and its length in bytes."""
+
+    type: str
+    w: int
+    h: int
+    size: int
+
+
 class StoredFile(TypedDict):
     """POST /files: a document stored on a DC, outside any message."""
 
@@ -49,6 +59,7 @@ class StoredFile(TypedDict):
     file_reference: str
     mime_type: str
     file_name: str
+    thumb: Thumb | None
 
 
 class PostedDocument(TypedDict):
@@ -58,6 +69,7 @@ class PostedDocument(TypedDict):
     dc_id: int
     size: int
     file_id: str
+    thumb: Thumb | None
 
 
 class SentDocument(PostedDocument):
@@ -127,13 +139,19 @@ class ControlClient:
         self, path: str, data: Upload, dc: int, name: str = "file.bin", **form: object
     ) -> Any:
         """POST a file to `path` as the upload routes take it: multipart `file`, `dc_id` and
-        the form fields (None ones left out)."""
-        fields = {"dc_id": str(dc)}
-        fields.update({key: str(value) for key, value in form.items() if value is not None})
+        the form fields (None ones left out); a `thumb` field (bytes: a JPEG up to 320x320 px
+        and under 200 kB) is sent as the document's thumbnail."""
         if isinstance(data, Path):
             with data.open("rb") as fh:
                 return self.post_file(path, fh, dc, name, **form)
-        return self.request("POST", path, UPLOAD_TIMEOUT, files={"file": (name, data)}, data=fields)
+        fields = {"dc_id": str(dc)}
+        files: dict[str, tuple[str, Any] | tuple[str, Any, str]] = {"file": (name, data)}
+        for key, value in form.items():
+            if key == "thumb" and isinstance(value, bytes):
+                files["thumb"] = ("thumb.jpg", value, "image/jpeg")
+            elif value is not None:
+                fields[key] = str(value)
+        return self.request("POST", path, UPLOAD_TIMEOUT, files=files, data=fields)
 
     # The emulator ----------------------------------------------------------------------------
 
@@ -150,7 +168,7 @@ class ControlClient:
     # Files and messages ----------------------------------------------------------------------
 
     def upload(self, data: Upload, dc: int, name: str = "file.bin", **form: object) -> StoredFile:
-        """Store a file on `dc` (form fields: file_name, mime_type, kind)."""
+        """Store a file on `dc` (form fields: file_name, mime_type, kind, thumb)."""
         return cast(StoredFile, self.post_file("/files", data, dc, name, **form))
 
     def delete_file(self, file_id: str | int) -> dict[str, Any]:
@@ -161,7 +179,7 @@ class ControlClient:
         self, channel_id: int, data: Upload, dc: int, name: str = "file.bin", **form: object
     ) -> PostedDocument:
         """An admin posts a file (form fields: file_name, mime_type, kind, caption,
-        declared_size)."""
+        declared_size, thumb)."""
         path = f"/channels/{channel_id}/documents"
         return cast(PostedDocument, self.post_file(path, data, dc, name, **form))
 

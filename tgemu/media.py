@@ -9,10 +9,11 @@ import struct
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict
 
 from pyrogram.file_id import FileId, FileType, ThumbnailSource
 
-from .store import Store, StoredFile, new_file_reference
+from .store import Store, StoredFile, StoredThumb, new_file_reference
 
 KINDS = ("document", "video", "audio", "photo", "animation", "voice")
 # Telegram's cap on one document (premium accounts; 2000 MiB for the others).
@@ -35,6 +36,60 @@ _DEFAULT_MIME = {
 }
 
 
+# Telegram's rules for the thumbnail sent with a document (core.telegram.org/api/files,
+# "thumb" of inputMediaUploadedDocument): a JPEG under 200 kB, at most 320 px a side.  It
+# keeps it as the document's one PhotoSize, of type "m" (or "s" when 100 px or smaller).
+MAX_THUMB_BYTES = 200 * 1000
+MAX_THUMB_SIDE = 320
+SMALL_THUMB_SIDE = 100
+# JPEG markers that begin a frame (SOF0..SOF15 but DHT, JPG and DAC), whose header holds the
+# picture's height and width.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    """(width, height) of a JPEG, read from its frame header; ValueError if it is none."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("the thumbnail is not a JPEG")
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            break
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if marker in _SOF_MARKERS and at + 9 <= len(data):
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            if width and height:
+                return width, height
+            break
+        if marker == 0xDA or length < 2:  # the scan begins: no frame header before it
+            break
+        at += 2 + length
+    raise ValueError("the thumbnail is not a JPEG")
+
+
+def check_thumb(data: bytes) -> tuple[str, int, int]:
+    """(size type, width, height) of a thumbnail Telegram would take; ValueError saying
+    what is wrong otherwise."""
+    if not data:
+        raise ValueError("the thumbnail is empty")
+    if len(data) >= MAX_THUMB_BYTES:
+        raise ValueError(f"the thumbnail must be smaller than {MAX_THUMB_BYTES} bytes")
+    width, height = jpeg_dimensions(data)
+    if max(width, height) > MAX_THUMB_SIDE:
+        raise ValueError(
+            f"the thumbnail must be at most {MAX_THUMB_SIDE}x{MAX_THUMB_SIDE} pixels, "
+            f"not {width}x{height}"
+        )
+    return ("s" if max(width, height) <= SMALL_THUMB_SIDE else "m"), width, height
+
+
 def ingest(
     store: Store,
     chunks: Iterable[bytes],
@@ -43,16 +98,21 @@ def ingest(
     mime_type: str | None,
     kind: str,
     declared_size: int | None = None,
+    thumb: bytes | None = None,
 ) -> StoredFile:
     """Write the bytes to the state dir (streamed, never whole in memory) and register them.
 
     `declared_size` makes the document claim more bytes than were stored, so a test can
     send a multi-GB file without writing one; getFile past the stored bytes reads nothing.
+    `thumb` is the document's thumbnail (a JPEG within Telegram's limits, check_thumb).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if declared_size is not None and not 0 < declared_size <= MAX_DECLARED_SIZE:
         raise ValueError(f"declared_size must be between 1 and {MAX_DECLARED_SIZE}")
+    if thumb is not None and kind == "photo":
+        raise ValueError("a photo has no thumbnail of its own to send")
+    thumb_shape = check_thumb(thumb) if thumb is not None else None
     file_id, path = store.new_file_path()
     size = 0
     tmp = Path(f"{path}.part")
@@ -64,6 +124,11 @@ def ingest(
         tmp.unlink()
         raise ValueError("the file is empty" if size == 0 else "declared_size is below the data")
     os.replace(tmp, path)
+    stored_thumb = None
+    if thumb is not None and thumb_shape is not None:
+        thumb_path = path.with_suffix(".thumb.jpg")
+        thumb_path.write_bytes(thumb)
+        stored_thumb = StoredThumb(str(thumb_path), *thumb_shape, len(thumb))
     name = file_name or f"file_{file_id}"
     mime = mime_type or mimetypes.guess_type(name)[0] or _DEFAULT_MIME[kind]
     stored = StoredFile(
@@ -80,9 +145,26 @@ def ingest(
         width=1280 if kind in ("video", "animation", "photo") else None,
         height=720 if kind in ("video", "animation", "photo") else None,
         duration=60.0 if kind in ("video", "audio", "voice", "animation") else None,
+        thumb=stored_thumb,
     )
     store.add_file(stored)
     return stored
+
+
+class ThumbJson(TypedDict):
+    """A document's thumbnail as the control API describes it."""
+
+    type: str
+    w: int
+    h: int
+    size: int
+
+
+def thumb_json(stored: StoredFile) -> ThumbJson | None:
+    thumb = stored.thumb
+    return (
+        None if thumb is None else ThumbJson(type=thumb.type, w=thumb.w, h=thumb.h, size=thumb.size)
+    )
 
 
 def bot_api_file_id(stored: StoredFile) -> str:

@@ -362,6 +362,15 @@ class Messaging:
                     duration=int(duration), voice=stored.kind == "voice" or None
                 )
             )
+        # Telegram lists a document's thumbnail as a PhotoSize, fetched with getFile of the
+        # document's location and that size's type as thumb_size.
+        thumb = (
+            None
+            if stored.thumb is None
+            else types.PhotoSize(
+                type=stored.thumb.type, w=stored.thumb.w, h=stored.thumb.h, size=stored.thumb.size
+            )
+        )
         return types.MessageMediaDocument(
             video=stored.kind == "video" or None,
             voice=stored.kind == "voice" or None,
@@ -374,6 +383,7 @@ class Messaging:
                 size=stored.size,
                 dc_id=stored.dc,
                 attributes=attributes,
+                thumbs=None if thumb is None else [thumb],
             ),
         )
 

@@ -21,6 +21,21 @@ def _kind(mime_type: str) -> str:
     return "video" if mime_type.startswith("video/") else "document"
 
 
+def video_thumbnail(path: Path, mime_type: str) -> bytes | None:
+    """A thumbnail of a video, as a Telegram app attaches one (PyAV, tgemu.demo.thumbnail);
+    None for anything else, or a video PyAV cannot read: it is sent without one."""
+    if _kind(mime_type) != "video":
+        return None
+    import av
+
+    from .demo.thumbnail import make_thumbnail
+
+    try:
+        return make_thumbnail(path, at_seconds=1.0)
+    except (av.FFmpegError, ValueError, IndexError):
+        return None
+
+
 def _new_links(
     control: ControlClient, user: int, seen: set[int], reply_to: int
 ) -> list[str] | None:
@@ -55,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             name=args.file.name,
             kind=_kind(mime_type),
             mime_type=mime_type,
+            thumb=video_thumbnail(args.file, mime_type),
         )
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:

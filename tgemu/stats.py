@@ -15,6 +15,8 @@ DC_COUNTERS = (
     # getFile answers the corrupt_getfile fault damaged.
     "getfile_corrupted",
     "getfile_hashes_requests",
+    # getFile calls that named a document's thumbnail (thumb_size), not the document.
+    "getfile_thumb_requests",
     "file_migrate_errors",
     "flood_waits",
     "file_reference_expired",

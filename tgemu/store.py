@@ -30,10 +30,18 @@ CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, dc INTEGER NOT NULL, access_hash INTEGER NOT NULL,
     file_reference BLOB NOT NULL, size INTEGER NOT NULL, mime_type TEXT NOT NULL,
     name TEXT NOT NULL, kind TEXT NOT NULL, date INTEGER NOT NULL, path TEXT NOT NULL,
-    width INTEGER, height INTEGER, duration REAL, gone INTEGER NOT NULL DEFAULT 0
+    width INTEGER, height INTEGER, duration REAL, gone INTEGER NOT NULL DEFAULT 0,
+    thumb_path TEXT, thumb_type TEXT, thumb_w INTEGER, thumb_h INTEGER, thumb_size INTEGER
 );
 """
 
+_THUMB_COLUMNS = (
+    ("thumb_path", "TEXT"),
+    ("thumb_type", "TEXT"),
+    ("thumb_w", "INTEGER"),
+    ("thumb_h", "INTEGER"),
+    ("thumb_size", "INTEGER"),
+)
 BOT_ID_BASE = 7_000_000_000
 USER_ACCESS_HASH_BITS = 63
 
@@ -88,6 +96,18 @@ class StoredFile:
     duration: float | None = None
     # Deleted from storage: its description lives on in messages, its bytes are gone.
     gone: bool = False
+    # A document's thumbnail (JPEG), as Telegram keeps one beside a video or a file sent
+    # with one: where its bytes are, its size type ("s", "m"), dimensions and length.
+    thumb: StoredThumb | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredThumb:
+    path: str
+    type: str
+    w: int
+    h: int
+    size: int
 
 
 @dataclass
@@ -107,9 +127,14 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        if "gone" not in {row[1] for row in self.db.execute("PRAGMA table_info(files)")}:
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+        if "gone" not in columns:
             # State dirs made before files could be deleted lack the column.
             self.db.execute("ALTER TABLE files ADD COLUMN gone INTEGER NOT NULL DEFAULT 0")
+        for name, sql_type in _THUMB_COLUMNS:
+            if name not in columns:
+                # ...and those made before documents had thumbnails, these (NULL: none).
+                self.db.execute(f"ALTER TABLE files ADD COLUMN {name} {sql_type}")
         for row in self.db.execute("SELECT key_id, dc, auth_key, user_id, created FROM auth_keys"):
             key_id = from_sql_u64(row[0])
             self.keys[key_id] = AuthKey(key_id, row[1], bytes(row[2]), row[3], row[4])
@@ -122,10 +147,13 @@ class Store:
             )
         for row in self.db.execute(
             "SELECT id, dc, access_hash, file_reference, size, mime_type, name, kind, date, path, "
-            "width, height, duration, gone FROM files"
+            "width, height, duration, gone, thumb_path, thumb_type, thumb_w, thumb_h, "
+            "thumb_size FROM files"
         ):
             stored = StoredFile(row[0], row[1], row[2], bytes(row[3]), *row[4:13])
             stored.gone = bool(row[13])
+            if row[14] is not None:
+                stored.thumb = StoredThumb(*row[14:19])
             self.files[stored.id] = stored
 
     def close(self) -> None:
@@ -249,10 +277,12 @@ class Store:
 
     def add_file(self, stored: StoredFile) -> None:
         self.files[stored.id] = stored
+        thumb = stored.thumb
         self.db.execute(
             "INSERT OR REPLACE INTO files (id, dc, access_hash, file_reference, size, mime_type, "
-            "name, kind, date, path, width, height, duration, gone) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "name, kind, date, path, width, height, duration, gone, thumb_path, thumb_type, "
+            "thumb_w, thumb_h, thumb_size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 stored.id,
                 stored.dc,
@@ -268,6 +298,11 @@ class Store:
                 stored.height,
                 stored.duration,
                 int(stored.gone),
+                *(
+                    (None,) * 5
+                    if thumb is None
+                    else (thumb.path, thumb.type, thumb.w, thumb.h, thumb.size)
+                ),
             ),
         )
 
@@ -276,6 +311,8 @@ class Store:
         stored.gone = True
         self.db.execute("UPDATE files SET gone = 1 WHERE id = ?", (stored.id,))
         Path(stored.path).unlink(missing_ok=True)
+        if stored.thumb is not None:
+            Path(stored.thumb.path).unlink(missing_ok=True)
 
     def rotate_references(self) -> int:
         """Give every file a new file_reference; the old ones stop working."""

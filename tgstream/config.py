@@ -227,7 +227,7 @@ class Settings(BaseSettings):
 
     # Abuse limits of the link routes, per client address (web/abuse.py).
     rate_limit: str | None = None
-    """Requests to /dl and /watch per client address, in the `limits` notation
+    """Requests to /dl, /watch, /thumb and /m3u per client address, in the `limits` notation
     (`120/minute`, `10/second`, `1000/hour`); unset, no rate limit."""
     max_streams_per_ip: int = Field(default=0, ge=0, le=100_000)
     """Downloads in progress at once per client address; 0, no limit."""

@@ -26,11 +26,14 @@ __all__ = [
     "LinkState",
     "check",
     "download_path",
+    "hls_path",
+    "m3u_path",
     "message_of",
     "parse_duration",
     "public_url",
     "sign",
     "sign_expiring",
+    "thumb_path",
     "verify",
     "watch_path",
 ]
@@ -159,6 +162,24 @@ def download_path(message_id: int, file_name: str, secret: str, expires: int | N
 def watch_path(message_id: int, file_name: str, secret: str, expires: int | None = None) -> str:
     """``/watch/{id}/{percent-encoded name}?sig=...``, as download_path."""
     return f"/watch/{message_id}/{_quoted_name(file_name)}?{_query(message_id, secret, expires)}"
+
+
+def thumb_path(message_id: int, secret: str, expires: int | None = None) -> str:
+    """``/thumb/{id}.jpg?sig=...``: the file's thumbnail, signed as its links are (a page's
+    poster ends when the page's link does)."""
+    return f"/thumb/{message_id}.jpg?{_query(message_id, secret, expires)}"
+
+
+def m3u_path(message_id: int, file_name: str, secret: str, expires: int | None = None) -> str:
+    """``/m3u/{id}/{percent-encoded name}.m3u?sig=...``: a one-entry playlist of the file
+    that players open directly, signed as download_path."""
+    query = _query(message_id, secret, expires)
+    return f"/m3u/{message_id}/{_quoted_name(file_name)}.m3u?{query}"
+
+
+def hls_path(message_id: int, secret: str, expires: int | None = None) -> str:
+    """``/hls/{id}/index.m3u8?sig=...``: the file as an HLS stream, signed as download_path."""
+    return f"/hls/{message_id}/index.m3u8?{_query(message_id, secret, expires)}"
 
 
 _LINK_PATH = re.compile(r"/(?:dl|watch)/([1-9][0-9]{0,18})/[^/?#]+")

@@ -6,16 +6,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 
 import httpx
 
 from tests.support.processes import ROOT, free_port
+from tgemu.media import jpeg_dimensions
 
 
 def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
@@ -58,6 +61,12 @@ def test_demo_prints_working_links_and_stops_cleanly(tmp_path: Path) -> None:
         assert video.content[4:8] == b"ftyp" and len(video.content) > 1_000_000
         page = httpx.get(info["watch"], timeout=30)
         assert page.status_code == 200 and "<video" in page.text
+        # The sample went with a thumbnail (PyAV's): the page's poster and preview picture.
+        poster = re.search(r'<video [^>]*poster="([^"]+)"', page.text)
+        assert poster is not None and f'content="{public}/thumb/' in page.text
+        image = httpx.get(info["public_url"] + unescape(poster.group(1)), timeout=30)
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        assert image.content[:2] == b"\xff\xd8" and jpeg_dimensions(image.content) == (320, 180)
         assert httpx.get(info["public_url"] + "/metrics").status_code == 200
         assert httpx.get(info["control"] + "/stats").json()["dcs"]["4"]["getfile_requests"] > 0
 

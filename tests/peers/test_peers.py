@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.jpegs import make_jpeg
 from tests.support.processes import ROOT, EmulatorProcess
 from tgemu.rsa_key import rsa_fingerprint
 
@@ -61,10 +62,13 @@ def run_peer(command: list[str], env: dict[str, str], workdir: Path) -> dict[str
     return result
 
 
+THUMB = make_jpeg(320, 180, seed=3)
+
+
 def post_files(emu: EmulatorProcess) -> tuple[bytes, list[int]]:
     data = os.urandom(3 * MiB + 12345)
     first = emu.post_to_channel(os.urandom(1000), dc=2, name="small.bin", caption="small")
-    big = emu.post_to_channel(data, dc=4, name="peer.bin", caption="from DC 4")
+    big = emu.post_to_channel(data, dc=4, name="peer.bin", caption="from DC 4", thumb=THUMB)
     assert big["dc_id"] == 4
     return data, [first["message_id"], big["message_id"]]
 
@@ -73,6 +77,9 @@ def check(
     emu: EmulatorProcess, seen: dict[str, Any], data: bytes, out: Path, ids: list[int]
 ) -> None:
     assert sha(out.read_bytes()) == sha(data) and seen["size"] == len(data)
+    # The document's thumbnail, listed and fetched in the client's own layer.
+    assert seen["thumbs"] == [[320, 180, len(THUMB)]]
+    assert sha(Path(f"{out}.thumb").read_bytes()) == sha(THUMB)
     assert seen["me"] == {"id": str(emu.config["bot_ids"][1]), "bot": True}
     assert [m["id"] for m in seen["messages"]] == ids
     assert [m["text"] for m in seen["messages"]] == ["small", "from DC 4"]
@@ -80,7 +87,8 @@ def check(
     stats = emu.stats()
     assert stats["unimplemented"] == {}
     assert stats["dcs"]["4"]["auth_imports"] >= 1
-    assert stats["dcs"]["4"]["getfile_bytes"] >= len(data)
+    assert stats["dcs"]["4"]["getfile_bytes"] >= len(data) + len(THUMB)
+    assert stats["dcs"]["4"]["getfile_thumb_requests"] >= 1
 
 
 def test_stock_gramjs_layer_198_bot_reads_the_bin_channel_and_downloads_from_dc4(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tgstream.store import FileInfo
 from tgstream.streaming.source import ShorterThanDeclared
+from tgstream.telegram.errors import NoThumbnail
 
 PIECE = 16 * 1024
 
@@ -61,6 +62,9 @@ class MemoryFiles:
     # What the streams did: the ranges asked for, and how many were closed.
     ranges: list[tuple[int, int]] = field(default_factory=list)
     closed: int = 0
+    # Thumbnails by message id, and how many times one was asked for.
+    thumbs: dict[int, bytes] = field(default_factory=dict)
+    thumb_fetches: int = 0
 
     def add(self, info: FileInfo, data: bytes) -> FileInfo:
         """`info` may declare more bytes than `data` holds: a file Telegram ends early."""
@@ -92,3 +96,11 @@ class MemoryFiles:
                 sent += len(piece)
         finally:
             self.closed += 1
+
+    async def thumbnail(self, info: FileInfo) -> bytes:
+        self.thumb_fetches += 1
+        await asyncio.sleep(self.first_piece_delay)
+        thumb = self.thumbs.get(info.message_id)
+        if thumb is None:
+            raise NoThumbnail(f"message {info.message_id} has no thumbnail")
+        return thumb

@@ -61,6 +61,7 @@ def document_message() -> types.Message:
             types.DocumentAttributeFilename(file_name="clip.mp4"),
             types.DocumentAttributeVideo(duration=1.5, w=640, h=360, supports_streaming=True),
         ],
+        thumbs=[types.PhotoSize(type="m", w=320, h=180, size=4567)],
     )
     return types.Message(
         id=42,
@@ -105,6 +106,12 @@ def test_a_channel_message_with_a_dc4_document_reads_back(layer: int) -> None:
     )
     attributes = [a.name for a in document["attributes"]]
     assert attributes == ["documentAttributeFilename", "documentAttributeVideo"]
+    # The thumbnail a client fetches with getFile(thumb_size="m"), in every layer.
+    (thumb,) = document["thumbs"]
+    assert (thumb.name, thumb.fields) == (
+        "photoSize",
+        {"type": "m", "w": 320, "h": 180, "size": 4567},
+    )
     # Layer 229's fields the client has no place for are left out; its own are there.
     assert ("topics" in node.fields) == has_field(layer, "messages.channelMessages", "topics")
 
@@ -197,6 +204,21 @@ def test_an_old_layers_request_is_read_into_kurigrams_class() -> None:
     query = adapt.read_request(body, 151)
     assert isinstance(query, functions.updates.GetDifference)
     assert (query.pts, query.date, query.qts, query.pts_limit) == (7, 9, 0, None)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_an_old_layers_thumbnail_request_keeps_its_size_type(layer: int) -> None:
+    location = Node(
+        "inputDocumentFileLocation",
+        {"id": 99, "access_hash": -1, "file_reference": b"\x01ref", "thumb_size": "m"},
+    )
+    body = old_request(
+        layer, Node("upload.getFile", {"location": location, "offset": 0, "limit": 1 << 20}, True)
+    )
+    query = adapt.read_request(body, layer)
+    assert isinstance(query, functions.upload.GetFile)
+    assert isinstance(query.location, types.InputDocumentFileLocation)
+    assert (query.location.id, query.location.thumb_size, query.limit) == (99, "m", 1 << 20)
 
 
 def test_the_first_call_declares_its_layer_and_is_read_in_it() -> None:

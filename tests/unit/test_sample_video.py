@@ -126,3 +126,36 @@ def test_cached_sample_leaves_nothing_behind_when_generation_fails(
     with pytest.raises(RuntimeError, match="encoder died"):
         cached_sample(tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_the_demo_thumbnail_is_one_telegram_would_take(video: pathlib.Path) -> None:
+    import io
+
+    from tgemu.demo.thumbnail import make_thumbnail
+    from tgemu.media import check_thumb
+
+    thumb = make_thumbnail(video, at_seconds=1.5)
+    # The "m" size: 320 px wide, the video's aspect kept, under Telegram's 200 kB.
+    assert check_thumb(thumb) == ("m", 320, 180)
+    with av.open(io.BytesIO(thumb)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (320, 180)
+    # Another moment shows another clock; past the end, the last frame.
+    assert make_thumbnail(video, at_seconds=0.0) != thumb
+    assert check_thumb(make_thumbnail(video, at_seconds=SECONDS + 10)) == ("m", 320, 180)
+
+
+def test_a_video_of_ones_own_is_sent_with_a_thumbnail(
+    video: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    import os
+
+    from tgemu.media import check_thumb
+    from tgemu.send import video_thumbnail
+
+    thumb = video_thumbnail(video, "video/mp4")
+    assert thumb is not None and check_thumb(thumb) == ("m", 320, 180)
+    assert video_thumbnail(video, "application/octet-stream") is None  # not sent as a video
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(5000))
+    assert video_thumbnail(junk, "video/mp4") is None  # unreadable: sent without one

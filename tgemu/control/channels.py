@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from ..media import bot_api_file_id
+from ..media import bot_api_file_id, thumb_json
 from ..messaging import (
     Channel,
     StoredMessage,
@@ -64,9 +64,10 @@ def channel_post(
     kind: Annotated[str, Form()] = "document",
     caption: Annotated[str, Form(max_length=1024)] = "",
     declared_size: Annotated[int | None, Form()] = None,
+    thumb: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
     channel = _channel(emu, channel_id)
-    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind, declared_size)
+    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind, declared_size, thumb)
     messaging = emu.world.messaging
     msg = messaging.add(
         channel_box(channel.id),
@@ -82,6 +83,7 @@ def channel_post(
         "dc_id": stored.dc,
         "size": stored.size,
         "file_id": bot_api_file_id(stored),
+        "thumb": thumb_json(stored),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, BinaryIO
 
 from fastapi import Depends, Request, UploadFile
 
-from ..media import KINDS, ingest
+from ..media import KINDS, MAX_THUMB_BYTES, ingest
 from ..server import Emulator
 from ..store import StoredFile
 from .errors import ControlError
@@ -41,11 +41,15 @@ def store_upload(
     mime_type: str | None,
     kind: str,
     declared_size: int | None = None,
+    thumb: UploadFile | None = None,
 ) -> StoredFile:
-    """Put an uploaded file into the emulator's storage on DC `dc_id`."""
+    """Put an uploaded file (and its thumbnail, a JPEG) into the emulator's storage on DC
+    `dc_id`."""
     check_dc(emu, dc_id)
     if kind not in KINDS:
         raise ControlError(400, f"kind must be one of {', '.join(KINDS)}")
+    # Read one byte past the limit: enough to tell a thumbnail that is too big.
+    thumb_data = None if thumb is None else thumb.file.read(MAX_THUMB_BYTES + 1)
     try:
         return ingest(
             emu.world.store,
@@ -55,6 +59,7 @@ def store_upload(
             mime_type or None,
             kind,
             declared_size,
+            thumb_data,
         )
     except ValueError as exc:
         raise ControlError(400, str(exc)) from None

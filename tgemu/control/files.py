@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from ..media import bot_api_file_id, find_file
+from ..media import bot_api_file_id, find_file, thumb_json
 from .deps import EmulatorDep, store_upload
 from .errors import ControlError
 
@@ -21,8 +21,9 @@ def post_file(
     file_name: Annotated[str | None, Form()] = None,
     mime_type: Annotated[str | None, Form()] = None,
     kind: Annotated[str, Form()] = "document",
+    thumb: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
-    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind)
+    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind, thumb=thumb)
     return {
         "file_id": bot_api_file_id(stored),
         "dc_id": stored.dc,
@@ -32,6 +33,7 @@ def post_file(
         "file_reference": stored.file_reference.hex(),
         "mime_type": stored.mime_type,
         "file_name": stored.name,
+        "thumb": thumb_json(stored),
     }
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from pyrogram.raw import types
 
 from .. import tl
-from ..media import bot_api_file_id
+from ..media import bot_api_file_id, thumb_json
 from ..messaging import markup_json, urls_of, user_box
 from ..server import Emulator
 from ..store import BOT_ID_BASE, StoredFile, User
@@ -88,16 +88,18 @@ def user_sends_document(
     caption: Annotated[str, Form(max_length=1024)] = "",
     bot_id: Annotated[int | None, Form()] = None,
     declared_size: Annotated[int | None, Form()] = None,
+    thumb: Annotated[UploadFile | None, File()] = None,
 ) -> dict[str, Any]:
     user = _human(emu, user_id)
     bot = _bot(emu, bot_id)
-    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind, declared_size)
+    stored = store_upload(emu, file, dc_id, file_name, mime_type, kind, declared_size, thumb)
     message_id = _private_message(emu, user, bot, caption, stored, None)
     return {
         "message_id": message_id,
         "dc_id": stored.dc,
         "size": stored.size,
         "file_id": bot_api_file_id(stored),
+        "thumb": thumb_json(stored),
         "bot_id": bot.id,
     }
 

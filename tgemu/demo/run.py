@@ -409,8 +409,17 @@ class Demo:
 
     def _deliver(self, control: ControlClient, video: Path) -> dict[str, str]:
         """Send the video as a user on DC 4 and take the links from the bot's reply."""
+        from .thumbnail import make_thumbnail
+
         control.send_document(
-            DEMO_USER, video, dc=4, name=video.name, kind="video", mime_type="video/mp4"
+            DEMO_USER,
+            video,
+            dc=4,
+            name=video.name,
+            kind="video",
+            mime_type="video/mp4",
+            # As a phone sends a video: with a thumbnail, the watch page's poster.
+            thumb=make_thumbnail(video),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from pyrogram.raw import functions, types
@@ -62,7 +63,17 @@ def check_limits(offset: int, limit: int, precise: bool) -> str | None:
     return None
 
 
-def locate(ctx: CallContext, location: Any) -> StoredFile:
+@dataclass(frozen=True, slots=True)
+class Located:
+    """What a location names: the file, and where the bytes asked for are (the file's, or
+    its thumbnail's) and how many the storage holds there."""
+
+    stored: StoredFile
+    path: str
+    size: int
+
+
+def locate(ctx: CallContext, location: Any) -> Located:
     if isinstance(location, types.InputDocumentFileLocation):
         want_photo = False
     elif isinstance(location, types.InputPhotoFileLocation):
@@ -81,7 +92,14 @@ def locate(ctx: CallContext, location: Any) -> StoredFile:
     if location.file_reference != stored.file_reference:
         ctx.world.stats.bump(ctx.dc, "file_reference_expired")
         raise RpcError(400, "FILE_REFERENCE_EXPIRED")
-    return stored
+    thumb_size = getattr(location, "thumb_size", "")
+    if want_photo or not thumb_size:
+        # A photo's sizes are all one stored file here; its thumb_size picks nothing.
+        return Located(stored, stored.path, stored.size)
+    if stored.thumb is None or stored.thumb.type != thumb_size:
+        # A size the document does not have.
+        raise RpcError(400, "LOCATION_INVALID")
+    return Located(stored, stored.thumb.path, stored.thumb.size)
 
 
 def read_range(path: str, offset: int, limit: int) -> bytes:
@@ -97,23 +115,27 @@ async def get_file(ctx: CallContext, query: Any) -> Any:
     error = check_limits(query.offset, query.limit, bool(query.precise))
     if error is not None:
         raise RpcError(400, error)
-    stored = locate(ctx, query.location)
+    located = locate(ctx, query.location)
+    stored = located.stored
     stats = ctx.world.stats
     stats.inflight_getfile[ctx.dc] += 1
     try:
         data = (
-            read_range(stored.path, query.offset, query.limit)
-            if query.offset < stored.size
+            read_range(located.path, query.offset, query.limit)
+            if query.offset < located.size
             else b""
         )
     finally:
         stats.inflight_getfile[ctx.dc] -= 1
     stats.bump(ctx.dc, "getfile_requests")
+    if located.path != stored.path:
+        stats.bump(ctx.dc, "getfile_thumb_requests")
     stats.bump(ctx.dc, "getfile_bytes", len(data))
     if data and ctx.world.faults.corrupts(ctx.dc, stored.id):
         data = corrupt(data)
         stats.bump(ctx.dc, "getfile_corrupted")
-    storage_type = _STORAGE_TYPES.get(stored.mime_type, _UNKNOWN)
+    mime_type = stored.mime_type if located.path == stored.path else "image/jpeg"
+    storage_type = _STORAGE_TYPES.get(mime_type, _UNKNOWN)
     # Serialized by hand: this answer is the emulator's hot path.
     return (
         struct.pack("<I", UPLOAD_FILE)
@@ -149,6 +171,6 @@ async def get_file_hashes(ctx: CallContext, query: Any) -> Any:
     # getFile refuses one.
     if query.offset < 0:
         raise RpcError(400, "OFFSET_INVALID")
-    stored = locate(ctx, query.location)
+    located = locate(ctx, query.location)
     ctx.world.stats.bump(ctx.dc, "getfile_hashes_requests")
-    return file_hashes(stored.path, query.offset)
+    return file_hashes(located.path, query.offset)

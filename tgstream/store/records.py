@@ -27,12 +27,20 @@ class FileInfo:
     mime_type: str
     file_name: str
     kind: str  # "document" or "photo": which InputFileLocation names it
-    thumb_size: str
+    thumb_size: str  # a photo's size type: the one size that is the file
     date: int
+    # A document's best thumbnail (a JPEG Telegram keeps beside it): its size type, fetched
+    # as InputDocumentFileLocation(thumb_size=...), and its length; "" and 0 when it has none.
+    thumb_type: str = ""
+    thumb_length: int = 0
 
     @property
     def is_photo(self) -> bool:
         return self.kind == "photo"
+
+    @property
+    def has_thumb(self) -> bool:
+        return bool(self.thumb_type) and self.thumb_length > 0
 
 
 @dataclass(frozen=True, slots=True)

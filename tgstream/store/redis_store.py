@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -305,7 +306,12 @@ class RedisStore:
             return None
         row = json.loads(value)
         reference = bytes.fromhex(row[3])
-        return FileInfo(row[0], row[1], row[2], reference, *row[4:11]), float(row[11])
+        info = FileInfo(row[0], row[1], row[2], reference, *row[4:11])
+        if len(row) < 14:
+            # Written before thumbnails were kept: not known yet, so the next use fetches the
+            # message again (as if never confirmed), serving this record meanwhile.
+            return info, 0.0
+        return dataclasses.replace(info, thumb_type=row[12], thumb_length=row[13]), float(row[11])
 
     async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         key = f"{PREFIX}file:{info.message_id}"
@@ -322,6 +328,8 @@ class RedisStore:
             info.thumb_size,
             info.date,
             time.time() if checked is None else checked,
+            info.thumb_type,
+            info.thumb_length,
         ]
         value = json.dumps(row)
         await self._write(key, _fixed(("SET", key, value)))

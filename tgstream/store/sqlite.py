@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS files (
     message_id INTEGER PRIMARY KEY, media_id INTEGER NOT NULL, access_hash INTEGER NOT NULL,
     file_reference BLOB NOT NULL, dc INTEGER NOT NULL, size INTEGER NOT NULL,
     mime_type TEXT NOT NULL, file_name TEXT NOT NULL, kind TEXT NOT NULL,
-    thumb_size TEXT NOT NULL, date INTEGER NOT NULL, fetched REAL NOT NULL
+    thumb_size TEXT NOT NULL, date INTEGER NOT NULL, fetched REAL NOT NULL,
+    thumb_type TEXT, thumb_length INTEGER
 );
 CREATE TABLE IF NOT EXISTS revoked (message_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS banned (user_id INTEGER PRIMARY KEY);
@@ -60,6 +61,15 @@ CREATE TABLE IF NOT EXISTS flood_waits (
 
 
 _MISSING_MAX = 10_000
+
+
+def _add_thumb_columns(db: sqlite3.Connection) -> None:
+    """The thumbnail's columns, on a state made before they existed; its records keep NULL
+    there, which says "not known yet" (file() has them fetched again)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+    for name, sql_type in (("thumb_type", "TEXT"), ("thumb_length", "INTEGER")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE files ADD COLUMN {name} {sql_type}")
 
 
 class SqliteStore:
@@ -93,6 +103,7 @@ class SqliteStore:
             if not checked or checked[0] != "ok":
                 raise sqlite3.DatabaseError(f"damaged ({checked[0] if checked else 'no answer'})")
             self.db.executescript(_SCHEMA)
+            _add_thumb_columns(self.db)
         except sqlite3.Error as exc:
             raise StoreUnavailable(self.path, _sqlite_cause(exc)) from None
         for suffix in ("-wal", "-shm"):
@@ -181,7 +192,8 @@ class SqliteStore:
         with self._lock:
             row = self.db.execute(
                 "SELECT message_id, media_id, access_hash, file_reference, dc, size, mime_type, "
-                "file_name, kind, thumb_size, date, fetched FROM files WHERE message_id = ?",
+                "file_name, kind, thumb_size, date, fetched, thumb_type, thumb_length "
+                "FROM files WHERE message_id = ?",
                 (message_id,),
             ).fetchone()
         if row is None:
@@ -198,14 +210,19 @@ class SqliteStore:
             row[8],
             row[9],
             row[10],
+            row[12] or "",
+            row[13] or 0,
         )
-        return info, float(row[11])
+        # A record written before thumbnails were kept (NULL) does not know the file's: as
+        # if never confirmed, so the next use fetches the message again (and keeps serving
+        # this record while Telegram cannot answer).
+        return info, (0.0 if row[12] is None else float(row[11]))
 
     async def save_file(self, info: FileInfo, checked: float | None = None) -> None:
         self._write(
             "INSERT OR REPLACE INTO files (message_id, media_id, access_hash, file_reference, "
-            "dc, size, mime_type, file_name, kind, thumb_size, date, fetched) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "dc, size, mime_type, file_name, kind, thumb_size, date, fetched, thumb_type, "
+            "thumb_length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 info.message_id,
                 info.media_id,
@@ -219,6 +236,8 @@ class SqliteStore:
                 info.thumb_size,
                 info.date,
                 time.time() if checked is None else checked,
+                info.thumb_type,
+                info.thumb_length,
             ),
         )
 

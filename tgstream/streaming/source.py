@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..store import FileInfo
 from ..telegram.downloader import Downloader
-from ..telegram.errors import UpstreamRejected
+from ..telegram.errors import NoThumbnail, UpstreamRejected
 from ..telegram.resolver import FileResolver
 from .cache import PartCache
 from .pipeline import LiveTasks, Pipeline, ShortPart, checked_slice
@@ -136,6 +136,13 @@ class ShorterThanDeclared(Exception):
         self.info = info
 
 
+def thumbnail_key(info: FileInfo) -> tuple[int, str, str]:
+    """The part cache key of a document's thumbnail: led by the media id, so the cache drops
+    it with the file's parts (PartCache.drop), but of another shape than a part's
+    (media id, offset, limit)."""
+    return (info.media_id, "thumb", info.thumb_type)
+
+
 class FileStreams:
     """The bin channel's files as byte ranges: a file's record, and the bytes of a range of
     it through the part cache and a pipeline of upload.getFile requests."""
@@ -178,6 +185,15 @@ class FileStreams:
             if short.exact and short.real_size < info.size:
                 await self.resolver.correct_size(info, short.real_size)
             raise
+
+    async def thumbnail(self, info: FileInfo) -> bytes:
+        """The document's thumbnail (NoThumbnail when it has none), through the part cache
+        under a key of its own: its media id is the document's, but its bytes are not the
+        document's part at offset 0, so it never shares a part's key, and its key's shape
+        keeps it out of the disk tier (thumbnail_key)."""
+        if not info.has_thumb:
+            raise NoThumbnail(f"message {info.message_id} has no thumbnail")
+        return await self.cache.get(thumbnail_key(info), lambda: self.downloader.fetch_thumb(info))
 
     async def _shorter(
         self, info: FileInfo, short: ShortPart, fetch: FetchPart

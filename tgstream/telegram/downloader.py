@@ -25,7 +25,7 @@ from ..store import FileInfo
 from .bots import BotClient
 from .calls import note, terminal
 from .dcmap import DcMap
-from .errors import FloodWaitTooLong, UpstreamRejected
+from .errors import FloodWaitTooLong, NoThumbnail, UpstreamRejected
 from .flood import FloodPolicy
 from .hash_ranges import Coverage, HashRange, cut, holds, mismatch, ranges_of, widen
 from .hashes import FileHashes
@@ -56,6 +56,10 @@ PART_TIMEOUT = 10.0
 # damaged answer is rare, the same one twice in a row rarer, three times is not chance.
 VERIFY_TRIES = 3
 GET_FILE_HASHES = "upload.getFileHashes"
+# A thumbnail is fetched in parts of the largest legal size, and never past a bound: Telegram
+# keeps them under 200 kB, so an answer that runs on is not one.
+_THUMB_PART = 1 << 20
+_MAX_THUMB = 4 << 20
 
 _T = TypeVar("_T")
 _A = TypeVar("_A")
@@ -206,6 +210,34 @@ class Downloader:
 
         return await self._call(info, GET_FILE, query, accept, urgent)
 
+    async def fetch_thumb(self, info: FileInfo) -> bytes:
+        """The document's thumbnail (info.thumb_type), whole: getFile of the document's own
+        location with that size type, in 1 MiB parts until a short one (a thumbnail is a
+        few kB: one call), under the same failure policy as the document's parts.  Not
+        checked against getFileHashes, which covers the document, not its thumbnails."""
+        if not info.has_thumb:
+            raise NoThumbnail(f"message {info.message_id} has no thumbnail")
+        data = bytearray()
+        while True:
+            offset = len(data)
+
+            def query(location: raw.base.InputFileLocation, at: int = offset) -> Any:
+                return raw.functions.upload.GetFile(location=location, offset=at, limit=_THUMB_PART)
+
+            def accept(result: Any, dc: int) -> bytes:
+                piece = getattr(result, "bytes", None)
+                if not isinstance(piece, bytes):
+                    raise _NotAnswered(f"no file in the answer: {result!r}"[:200])
+                self.metrics.upstream_bytes.labels(str(dc)).inc(len(piece))
+                return piece
+
+            piece = await self._call(info, GET_FILE, query, accept, urgent=True, thumb=True)
+            data += piece
+            if len(piece) < _THUMB_PART:
+                return bytes(data)
+            if len(data) >= _MAX_THUMB:
+                raise UpstreamRejected(f"message {info.message_id}: the thumbnail never ends")
+
     async def _file_hashes(self, info: FileInfo, offset: int, urgent: bool) -> list[HashRange]:
         def query(location: raw.base.InputFileLocation) -> Any:
             return raw.functions.upload.GetFileHashes(location=location, offset=offset)
@@ -224,6 +256,7 @@ class Downloader:
         query: Callable[[raw.base.InputFileLocation], Any],
         accept: Callable[[Any, int], _T],
         urgent: bool,
+        thumb: bool = False,
     ) -> _T:
         """One call about a file's content, carried out under the failure policy.  Both
         getFile and getFileHashes answer the same errors for the same reasons (a location on
@@ -237,7 +270,7 @@ class Downloader:
             await self.flood.refresh(*ready, method=GET_FILE)
             worker = await self._pick(dc)
             try:
-                return await self._call_with(worker, dc, info, query, accept, urgent)
+                return await self._call_with(worker, dc, info, query, accept, urgent, thumb)
             except _Failed as failed:
                 outcome = outcome_of(failed.cause)
                 if outcome is None:
@@ -261,6 +294,9 @@ class Downloader:
             elif action is Action.RECHECK:
                 rechecked = True
                 info = await self.resolver.recheck(info.message_id)
+                if thumb and not info.has_thumb:
+                    # Never fall back to the document's own bytes.
+                    raise NoThumbnail(f"message {info.message_id} has no thumbnail any more")
             elif action in (Action.SLEEP, Action.FAIL_OVER):
                 await self.flood.bench(
                     worker.bot.bot_id, GET_FILE, decision.seconds, action is Action.FAIL_OVER
@@ -276,6 +312,9 @@ class Downloader:
             else:
                 if action is Action.UNAVAILABLE and outcome.code == 420:
                     await self.flood.bench(worker.bot.bot_id, GET_FILE, decision.seconds)
+                if action is Action.NOT_FOUND and thumb:
+                    # The thumbnail is refused, not the document: that one stays.
+                    raise NoThumbnail(f"message {info.message_id}: {decision.reason}")
                 if action is Action.NOT_FOUND:
                     await self.resolver.forget(info)
                     if self.hashes is not None:
@@ -290,6 +329,7 @@ class Downloader:
         query: Callable[[raw.base.InputFileLocation], Any],
         accept: Callable[[Any, int], _T],
         urgent: bool,
+        thumb: bool,
     ) -> _T:
         worker.bot.load += 1
         try:
@@ -311,7 +351,8 @@ class Downloader:
                     id=info.media_id,
                     access_hash=info.access_hash,
                     file_reference=info.file_reference,
-                    thumb_size="",
+                    # The document itself, or (thumb) its thumbnail of that size type.
+                    thumb_size=info.thumb_type if thumb else "",
                 )
             request = asyncio.ensure_future(
                 self._invoke(member, raw.functions.InvokeWithoutUpdates(query=query(location)))

@@ -19,6 +19,10 @@ class FileGone(Exception):
     """The bin-channel message does not exist, holds no file, or its file is gone (404)."""
 
 
+class NoThumbnail(FileGone):
+    """The file is there but has no thumbnail (any more) to fetch (404, saying so)."""
+
+
 class UpstreamRejected(Exception):
     """Telegram refused the request in a way no wait will fix (502): logged, never retried."""
 

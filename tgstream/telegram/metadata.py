@@ -8,7 +8,7 @@ that is no media type.  Content-Type carries it as it is, so it is cleaned where
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from pyrogram import raw
 
@@ -83,6 +83,33 @@ def file_name_of(
     return f"file-{message_id}{_EXTENSIONS.get(clean_media_type(mime_type), '')}"
 
 
+class _Thumb(TypedDict):
+    thumb_type: str
+    thumb_length: int
+
+
+def _best_thumb(thumbs: list[Any]) -> _Thumb:
+    """The largest JPEG thumbnail a document lists: a PhotoSize, or the full length of a
+    progressive one.  Stripped, cached and path (SVG outline) sizes are no file to fetch."""
+    best: tuple[int, int, str] | None = None
+    for thumb in thumbs:
+        if isinstance(thumb, raw.types.PhotoSize):
+            length = thumb.size
+        elif isinstance(thumb, raw.types.PhotoSizeProgressive) and thumb.sizes:
+            length = max(thumb.sizes)
+        else:
+            continue
+        # A size type is one character; an odd one is no location Telegram would answer.
+        if length <= 0 or len(thumb.type) != 1 or not thumb.type.isalpha():
+            continue
+        candidate = (length, _PHOTO_SIZE_ORDER.find(thumb.type), thumb.type)
+        if best is None or candidate > best:
+            best = candidate
+    if best is None:
+        return _Thumb(thumb_type="", thumb_length=0)
+    return _Thumb(thumb_type=best[2], thumb_length=best[0])
+
+
 def file_info_from_message(message_id: int, message: Any) -> FileInfo:
     media = getattr(message, "media", None)
     document = getattr(media, "document", None)
@@ -106,6 +133,7 @@ def file_info_from_message(message_id: int, message: Any) -> FileInfo:
             kind="document",
             thumb_size="",
             date=document.date,
+            **_best_thumb(document.thumbs or []),
         )
     if isinstance(photo, raw.types.Photo):
         sizes = [s for s in photo.sizes if isinstance(s, raw.types.PhotoSize)]

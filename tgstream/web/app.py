@@ -28,7 +28,9 @@ from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .page_probe import page_probe
+from .previews import page_links
 from .source import FileSource
+from .thumbs import add_routes as add_thumb_routes
 
 
 class Server(Protocol):
@@ -234,8 +236,10 @@ def create_app(
         # as the download link is, ending when it ends).
         probe = await page_probe(media.probes, resolved)
         hls_url = None if probe is None else f"/hls/{message_id}/index.m3u8?{path.split('?')[1]}"
+        # Its poster, link-preview tags and player links, signed as the page's link.
+        page = page_links(resolved, services.secret, ends, services.settings.public_url)
         return HTMLResponse(
-            watch.render(resolved, path, absolute, probe, hls_url),
+            watch.render(resolved, path, absolute, probe, hls_url, page),
             headers=pages.page_headers(services.settings.frame_ancestors),
         )
 
@@ -270,6 +274,17 @@ def create_app(
     # HLS reads through the same source as the rest of the app (tests give their own).
     hls.add_routes(app, services, source, abuse, media)
     internal.add_routes(app, services.secret, services.backfill_index)
+    # The file's thumbnail and its M3U playlist, signed and limited as the page is.
+    add_thumb_routes(
+        app,
+        source,
+        services.secret,
+        services.revocations,
+        services.metrics,
+        services.settings.first_byte_deadline,
+        services.settings.public_url,
+        abuse.admit_page,
+    )
     settings = services.settings
     if settings.dav_users:
         # Every method reaches the view (methods=None): it answers writes 405 itself.

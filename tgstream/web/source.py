@@ -24,3 +24,8 @@ class FileSource(Protocol):
         line, so whatever fails up to there is still an HTTP error; ShorterThanDeclared
         there means: answer again for its smaller file."""
         ...
+
+    async def thumbnail(self, info: FileInfo) -> bytes:
+        """The file's thumbnail, a JPEG (only asked when info.has_thumb); raises as resolve
+        does, NoThumbnail when Telegram has none for it after all."""
+        ...

@@ -22,6 +22,7 @@ from ..sizes import human_size
 from ..store import FileInfo
 from ..telegram.metadata import clean_media_type
 from .pages import PAGE_HEAD
+from .previews import PageLinks, meta_tags, player_urls
 
 __all__ = ["ProbedFile", "ProbedTrack", "codec_name", "media_facts", "player_links", "render"]
 
@@ -59,7 +60,8 @@ class ProbedFile(Protocol):
 
 
 _PAGE = Template(
-    PAGE_HEAD
+    # The link-preview tags ($meta, previews.meta_tags) go at the end of the shared head.
+    PAGE_HEAD.replace("</head>", "$meta</head>")
     + """<main>
 $view
 <div class="actions">
@@ -67,6 +69,7 @@ $view
 <button class="button" id="copy-link" type="button" data-link="$download_abs">Copy link</button>
 </div>
 $players
+$player_urls
 <p class="hint" id="copy-hint" aria-live="polite"></p>
 <footer>Served by tgstream. Seeking and resumed downloads work in any player.</footer>
 </main>
@@ -115,17 +118,19 @@ def player_links(download_abs: str, file_name: str, mime_type: str) -> list[tupl
     ]
 
 
-def _view(info: FileInfo, src: str, media: str | None, kind: str) -> str:
-    """The file itself: a player, an image, or (no browser view for it) a card.  With the
-    probe's facts (`media`, JSON) the player has no source yet: watch.js gives it one."""
+def _view(info: FileInfo, src: str, media: str | None, kind: str, poster: str | None = None) -> str:
+    """The file itself: a player (a video with its thumbnail as `poster`), an image, or (no
+    browser view for it) a card.  With the probe's facts (`media`, JSON) the player has no
+    source yet: watch.js gives it one."""
     name = escape(info.file_name)
     meta = f'<p class="meta">{human_size(info.size)} · {escape(info.mime_type)}</p>'
     mime = info.mime_type
     # Without a probe the player gets the file itself, as it always did (and without JS).
     source = f' src="{src}"' if media is None else ""
     if kind == "video":
+        shown = "" if poster is None else f' poster="{escape(poster, quote=True)}"'
         player = (
-            f'<video id="player" controls preload="metadata" playsinline'
+            f'<video id="player" controls preload="metadata" playsinline{shown}'
             f'{source} type="{escape(mime, quote=True)}"></video>'
         )
     elif kind == "audio":
@@ -258,12 +263,14 @@ def render(
     download_abs: str,
     probe: ProbedFile | None = None,
     hls_url: str | None = None,
+    page: PageLinks | None = None,
 ) -> str:
     """The page of `info`; `download_url` is its /dl path (the player's source, inline),
     `download_abs` the same as an absolute URL (Copy link, the players' buttons).  With its
     `probe`, the page lets the browser choose between `download_url` and `hls_url` (the
     signed HLS master playlist); without one (not probed, or not audio/video), it plays
-    `download_url` as it is."""
+    `download_url` as it is.  `page` holds its other links (poster, link-preview tags,
+    playlist and HLS links for players), when given."""
     src = escape(download_url, quote=True)
     sep = "&" if "?" in download_url else "?"
     kind = _kind(info.mime_type, probe)
@@ -282,7 +289,11 @@ def render(
         )
     return _PAGE.substitute(
         title=escape(info.file_name),
-        view=_view(info, src, media, kind),
+        meta="" if page is None else meta_tags(info, page, download_abs),
+        view=_view(info, src, media, kind, None if page is None else page.poster),
+        player_urls=""
+        if page is None or kind not in ("video", "audio")
+        else player_urls(info, page),
         download_attachment=escape(f"{download_url}{sep}download=1", quote=True),
         download_name=escape(info.file_name, quote=True),
         download_abs=escape(download_abs, quote=True),

@@ -45,6 +45,11 @@ async function main() {
     const wanted = messages.find((m) => m && m.id === settings.download_id);
     const data = await client.downloadMedia(wanted, {});
     fs.writeFileSync(out, data);
+    // The document's thumbnail, as GramJS lists it and fetches it (thumbSize).
+    const thumbs = (wanted.media.document.thumbs || []).filter((t) => t instanceof Api.PhotoSize);
+    if (thumbs.length) {
+        fs.writeFileSync(out + ".thumb", await client.downloadMedia(wanted, { thumb: 0 }));
+    }
     console.log(
         JSON.stringify({
             layer: LAYER,
@@ -52,6 +57,7 @@ async function main() {
             messages: messages.map((m) => (m ? { id: m.id, text: m.message || "" } : null)),
             dc: wanted.media.document.dcId,
             size: data.length,
+            thumbs: thumbs.map((t) => [t.w, t.h, t.size]),
         }),
     );
     await client.destroy();

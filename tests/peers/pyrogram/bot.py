@@ -38,6 +38,12 @@ async def main(settings: dict, out: str) -> None:
         data = await app.download_media(wanted, in_memory=True)
         with open(out, "wb") as file:
             file.write(bytes(data.getbuffer()))
+        # The document's thumbnail, as Pyrogram lists it and fetches it (thumb_size).
+        thumbs = wanted.document.thumbs or []
+        if thumbs:
+            thumb = await app.download_media(thumbs[0].file_id, in_memory=True)
+            with open(out + ".thumb", "wb") as file:
+                file.write(bytes(thumb.getbuffer()))
         print(
             json.dumps(
                 {
@@ -47,6 +53,7 @@ async def main(settings: dict, out: str) -> None:
                     "messages": [{"id": m.id, "text": m.caption or m.text or ""} for m in messages],
                     "dc": FileId.decode(wanted.document.file_id).dc_id,
                     "size": data.getbuffer().nbytes,
+                    "thumbs": [[t.width, t.height, t.file_size] for t in thumbs],
                 }
             )
         )
