@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import media_files
 from tests.support.memory_files import MemoryFiles, file_info
-from tgstream.media.jobs import SegmentJobs, TranscodeBusy
+from tgstream.media.jobs import SLOT_WAIT, WAITERS_PER_SLOT, SegmentJobs, TranscodeBusy
 from tgstream.media.playlists import Rendition
 from tgstream.media.probe import MediaProbe
 from tgstream.media.probing import MediaProbes
@@ -25,12 +25,19 @@ AUDIO = Rendition("audio", 1)
 
 
 class Setup:
-    def __init__(self, files: MemoryFiles, info: FileInfo, probe: MediaProbe, slots: int) -> None:
+    def __init__(
+        self,
+        files: MemoryFiles,
+        info: FileInfo,
+        probe: MediaProbe,
+        slots: int,
+        slot_wait: float = SLOT_WAIT,
+    ) -> None:
         self.files = files
         self.info = info
         self.probe = probe
         self.metrics = Metrics()
-        self.jobs = SegmentJobs(files, PartCache(64 << 20), slots, self.metrics)
+        self.jobs = SegmentJobs(files, PartCache(64 << 20), slots, self.metrics, slot_wait)
         self.segments: list[Segment] = plan_segments(probe, info.size)
 
     def count(self, outcome: str) -> float:
@@ -46,14 +53,16 @@ def film(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return media_files.mkv_h264_ac3(base / "f.mkv", seconds=24).path.read_bytes()
 
 
-async def setup(tmp_path: Path, film: bytes, slots: int, delay: float = 0.0) -> Setup:
+async def setup(
+    tmp_path: Path, film: bytes, slots: int, delay: float = 0.0, slot_wait: float = SLOT_WAIT
+) -> Setup:
     files = MemoryFiles()
     info = files.add(file_info(1, len(film), "video/x-matroska", "f.mkv"), film)
     store = SqliteStore(tmp_path)
     probe = await MediaProbes(files, store).require(info)
     await store.close()
     files.first_piece_delay = delay
-    return Setup(files, info, probe, slots)
+    return Setup(files, info, probe, slots, slot_wait)
 
 
 async def test_viewers_of_one_segment_share_one_job_and_then_the_cache(
@@ -73,7 +82,7 @@ async def test_viewers_of_one_segment_share_one_job_and_then_the_cache(
 async def test_past_the_slots_a_job_is_refused_with_a_retry_after(
     tmp_path: Path, film: bytes
 ) -> None:
-    s = await setup(tmp_path, film, slots=1, delay=0.3)
+    s = await setup(tmp_path, film, slots=1, delay=0.3, slot_wait=0.0)
     first = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[0]))
     await asyncio.sleep(0.05)
     with pytest.raises(TranscodeBusy) as busy:
@@ -103,3 +112,55 @@ async def test_a_job_nobody_waits_for_stops_and_gives_its_slot_back_when_done(
     s.files.first_piece_delay = 0.0
     assert await s.jobs.segment(s.info, s.probe, AUDIO, s.segments[2])
     assert s.count("made") == 1
+
+
+async def test_a_job_past_the_slots_waits_in_line_and_takes_the_next_free_slot(
+    tmp_path: Path, film: bytes
+) -> None:
+    # As after a seek: the slot is held by a job about to end; the next job waits for it
+    # rather than answer 503.
+    s = await setup(tmp_path, film, slots=1, delay=0.3, slot_wait=60.0)
+    first = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[0]))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[1]))
+    await asyncio.sleep(0.05)
+    assert s.jobs.running == 1 and len(s.jobs.line) == 1
+    assert await first and await second
+    assert s.count("busy") == 0 and s.count("made") == 2
+    assert s.jobs.peak == 1 and s.jobs.running == 0 and not s.jobs.line
+
+
+async def test_a_full_line_and_a_long_wait_are_refused(tmp_path: Path, film: bytes) -> None:
+    s = await setup(tmp_path, film, slots=1, delay=2.0, slot_wait=0.5)
+    first = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[0]))
+    await asyncio.sleep(0.05)
+    waiting = [
+        asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[1 + n]))
+        for n in range(WAITERS_PER_SLOT)
+    ]
+    await asyncio.sleep(0.05)
+    # The line is full: the next is refused at once.
+    with pytest.raises(TranscodeBusy):
+        await s.jobs.segment(s.info, s.probe, AUDIO, s.segments[1 + WAITERS_PER_SLOT])
+    # Those in line give up after slot_wait, the slot still held.
+    for task in waiting:
+        with pytest.raises(TranscodeBusy):
+            await task
+    assert s.count("busy") == 1 + WAITERS_PER_SLOT and not s.jobs.line
+    assert await first
+    assert s.jobs.peak == 1 and s.jobs.running == 0
+
+
+async def test_a_viewer_who_leaves_the_line_takes_no_slot(tmp_path: Path, film: bytes) -> None:
+    s = await setup(tmp_path, film, slots=1, delay=0.3, slot_wait=60.0)
+    first = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[0]))
+    await asyncio.sleep(0.05)
+    leaver = asyncio.create_task(s.jobs.segment(s.info, s.probe, AUDIO, s.segments[1]))
+    await asyncio.sleep(0.05)
+    leaver.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaver
+    await asyncio.sleep(0.05)  # the cache cancels the job once its last viewer is gone
+    assert not s.jobs.line
+    assert await first
+    assert s.jobs.running == 0 and s.count("made") == 1

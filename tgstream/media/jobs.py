@@ -8,10 +8,13 @@ file is gone.  The part cache also gives single
 flight (viewers of the same segment share one job) and cancels a job when the last viewer
 waiting for it leaves: its reader then fails its next read, and PyAV stops.
 
-A job past the slots is refused at once (TranscodeBusy -> 503 + Retry-After) rather than
-queued: a player retries, and a queue would only hold connections while the CPU is busy.
-A slot is given back when the worker thread is really done, not when its viewer leaves, so
-the threads at work never outnumber the slots.
+A job past the slots waits a little (SLOT_WAIT) in a short line (WAITERS_PER_SLOT per
+slot), then is refused (TranscodeBusy -> 503 + Retry-After): right after a seek the slots
+are still held by the jobs the player just left, which stop within moments, and a player's
+retry after a 503 costs it a second or more.  A longer line would only hold connections
+while the CPU is busy.  A slot is given back when the worker thread is really done, not
+when its viewer leaves, so the threads at work never outnumber the slots; a freed slot goes
+straight to the first in line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import concurrent.futures
 import contextlib
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from ..metrics import Metrics
@@ -33,6 +37,10 @@ from .probe import MediaProbe
 from .reader import ByteSource, RangedReader
 from .segments import Segment
 from .transcode import Made, audio_segment, subtitle_segment, video_segment
+
+# Seconds a job waits for a slot before it is refused, and how many may wait per slot.
+SLOT_WAIT = 2.0
+WAITERS_PER_SLOT = 2
 
 
 class TranscodeBusy(Exception):
@@ -66,9 +74,20 @@ def make(reader: RangedReader, probe: MediaProbe, rendition: Rendition, segment:
 
 
 class SegmentJobs:
-    def __init__(self, files: ByteSource, cache: PartCache, slots: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        files: ByteSource,
+        cache: PartCache,
+        slots: int,
+        metrics: Metrics,
+        slot_wait: float = SLOT_WAIT,
+    ) -> None:
         if slots < 1:
             raise ValueError("slots must be >= 1")
+        self.slot_wait = slot_wait
+        # Jobs waiting for a slot, first come first served; a future's result True hands
+        # it a slot that is already counted as running.
+        self.line: deque[asyncio.Future[bool]] = deque()
         self.files = files
         self.cache = cache
         self.slots = slots
@@ -91,17 +110,56 @@ class SegmentJobs:
     async def _make(
         self, info: FileInfo, probe: MediaProbe, rendition: Rendition, segment: Segment
     ) -> bytes:
-        if self.running >= self.slots:
-            self.metrics.transcode_jobs.labels("busy").inc()
-            raise TranscodeBusy(self.retry_after())
+        await self._slot()
+        return await self._run(info, probe, rendition, segment)
+
+    async def _slot(self) -> None:
+        """Take a slot (counted in `running`), waiting in line for one a little; else
+        TranscodeBusy."""
+        if self.running < self.slots and not self.line:
+            self._take()
+            return
+        if len(self.line) >= self.slots * WAITERS_PER_SLOT or self.slot_wait <= 0:
+            self._busy()
+        turn: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.line.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self.slot_wait)
+        except TimeoutError:
+            self._leave_line(turn)
+            self._busy()
+        except asyncio.CancelledError:
+            self._leave_line(turn)
+            raise
+        self._peak()
+
+    def _leave_line(self, turn: asyncio.Future[bool]) -> None:
+        if turn.done() and not turn.cancelled():
+            # Handed a slot in the same moment it gave up: pass it on.
+            self._give_back(None)
+            return
+        turn.cancel()
+        with contextlib.suppress(ValueError):
+            self.line.remove(turn)
+
+    def _busy(self) -> None:
+        self.metrics.transcode_jobs.labels("busy").inc()
+        raise TranscodeBusy(self.retry_after())
+
+    async def _run(
+        self, info: FileInfo, probe: MediaProbe, rendition: Rendition, segment: Segment
+    ) -> bytes:
         loop = asyncio.get_running_loop()
         # Header and index a block at a time (cached since the probe), the segment's own
         # bytes straight through with read-ahead.
         bulk = (segment.first_byte, segment.stop_byte or info.size)
-        reader = RangedReader.over(self.files, info, loop, window=PART_SIZE, bulk=bulk)
-        self._take()
         began = time.monotonic()
-        future = self.pool.submit(make, reader, probe, rendition, segment)
+        try:
+            reader = RangedReader.over(self.files, info, loop, window=PART_SIZE, bulk=bulk)
+            future = self.pool.submit(make, reader, probe, rendition, segment)
+        except BaseException:
+            self._give_back(None)  # no thread took the slot
+            raise
         future.add_done_callback(lambda done: self._finished_soon(loop, done, began))
         try:
             made = await asyncio.wrap_future(future, loop=loop)
@@ -124,6 +182,9 @@ class SegmentJobs:
 
     def _take(self) -> None:
         self.running += 1
+        self._peak()
+
+    def _peak(self) -> None:
         self.peak = max(self.peak, self.running)
         self.metrics.transcode_running.set(self.running)
         self.metrics.transcode_peak.set(self.peak)
@@ -139,10 +200,16 @@ class SegmentJobs:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._give_back, time.monotonic() - began)
 
-    def _give_back(self, seconds: float) -> None:
+    def _give_back(self, seconds: float | None) -> None:
+        if seconds is not None:
+            self.recent = 0.7 * self.recent + 0.3 * seconds
+        while self.line:
+            turn = self.line.popleft()
+            if not turn.done():
+                turn.set_result(True)  # the slot passes on, still counted as running
+                return
         self.running -= 1
         self.metrics.transcode_running.set(self.running)
-        self.recent = 0.7 * self.recent + 0.3 * seconds
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
