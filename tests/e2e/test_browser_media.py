@@ -320,6 +320,7 @@ def test_hevc_says_why_and_offers_the_players(
     finally:
         page.close()
     assert text == "This browser cannot decode HEVC video: open it in a player, or download it."
-    assert buttons == ["VLC", "mpv", "MX Player", "IINA"]
+    # The players, and the playlist links a player opens (VLC and mpv decode HEVC).
+    assert buttons == ["VLC", "mpv", "MX Player", "IINA", "Playlist (M3U)", "HLS stream"]
     # Nothing was fetched for a player that cannot play: no file, no HLS, no hls.js.
     assert not [u for u in requests if "/dl/" in u or "/hls/" in u or "hls.min.js" in u]

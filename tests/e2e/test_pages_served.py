@@ -139,15 +139,24 @@ def test_one_name_across_bot_link_page_and_download(
 ) -> None:
     server = new_server(server_factory, emulator, tmp_path, "names")
     user = 53001
-    # A message first, so the user's file and its bin-channel copy have different ids
-    # (the bot's box counts every message and reply, the channel only the copies).
-    httpx.post(f"{emulator.url}/users/{user}/messages", json={"text": "/start"}).raise_for_status()
-    replies_to(emulator, user, 1)
+    # Messages first, until the user's file and its bin-channel copy cannot share an id: the
+    # user's box counts every message and reply, the channel its copies and posts (of this
+    # module's other tests too), so the box is taken past the channel's last id.
+    channel = emulator.config["bin_channel"]
+    posts = httpx.get(f"{emulator.url}/channels/{channel}/messages").json()
+    channel_top = max((m["id"] for m in posts), default=0)
+    box_top = started = 0  # a new user: nothing in the box yet
+    while box_top <= channel_top + 4:
+        httpx.post(
+            f"{emulator.url}/users/{user}/messages", json={"text": "/start"}
+        ).raise_for_status()
+        started += 1
+        box_top = replies_to(emulator, user, started)[-1]["id"]
     sent = [
         ("photo", "IMG_0042.jpg", "image/jpeg", os.urandom(70_000)),
         ("document", "Quarterly report (final).pdf", "application/pdf", os.urandom(90_000)),
     ]
-    for count, (kind, upload_name, mime, data) in enumerate(sent, start=2):
+    for count, (kind, upload_name, mime, data) in enumerate(sent, start=started + 1):
         posted = httpx.post(
             f"{emulator.url}/users/{user}/documents",
             files={"file": (upload_name, data)},
