@@ -39,7 +39,7 @@ def _written(server: Server, size: int, timeout: float = 120.0) -> None:
 async def _stream(url: str, data: bytes) -> load.Fetch:
     async with load.client() as http:
         await load.fetch(http, url, data, read=1)  # the file resolved, the DC warm
-        return await load.fetch(http, url, data)
+        return await load.fetch(http, url, data, check_after=True)
 
 
 def run(

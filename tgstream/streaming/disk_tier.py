@@ -64,7 +64,11 @@ def seal(data: bytes) -> bytes:
 
 def unseal(stored: bytes) -> bytes | None:
     """A part's bytes from their stored form; None when they no longer match the hash."""
-    digest, data = stored[:DIGEST], stored[DIGEST:]
+    return checked(stored[:DIGEST], stored[DIGEST:])
+
+
+def checked(digest: bytes, data: bytes) -> bytes | None:
+    """`data` if `digest` is its SHA-256, else None."""
     if len(digest) != DIGEST or hashlib.sha256(data).digest() != digest:
         return None
     return data
@@ -157,11 +161,11 @@ class DiskTier:
         if handle is None:
             return None
         if isinstance(handle, bytes):
-            stored = handle
+            data = unseal(handle)
         else:
             with handle:
-                stored = handle.read()
-        data = unseal(stored)
+                # Digest and bytes read apart: the part is not copied out of a larger buffer.
+                data = checked(handle.read(DIGEST), handle.read())
         if data is None:
             self.corrupt += 1
             log.warning("disk cache part damaged, fetched again", extra={"part": name})
