@@ -3,8 +3,8 @@
 A segment is made by a PyAV job in a worker thread (transcode.py) over a RangedReader that
 reads the segment's planned bytes straight through, anything else a block at a time.  Made
 segments go into the part cache under a key of their own shape (media id, "hls", rendition,
-number): RAM only (the disk tier keeps parts), and dropped with the file's parts when the
-file is gone.  The part cache also gives single
+number): in RAM and on the disk tier like parts (a restart does not make them again), and
+dropped with the file's parts when the file is gone.  The part cache also gives single
 flight (viewers of the same segment share one job) and cancels a job when the last viewer
 waiting for it leaves: its reader then fails its next read, and PyAV stops.
 
