@@ -52,32 +52,28 @@ class Shared:
     crypto_pool: Executor
 
 
-def _now() -> float:
-    # The event loop's clock, which asyncio.sleep counts on.
-    return asyncio.get_running_loop().time()
-
-
 # Each item is stamped when it is queued: its serialisation starts then (or when the line is
-# free), so the time spent encrypting it overlaps its transfer as on a real server.
+# free), so the time spent encrypting it overlaps its transfer as on a real server. A plain
+# monotonic clock, not the loop's: updates are queued from the control API's threads too.
 @dataclass(slots=True)
 class _Queued:
     session: SessionState
     send: Send
-    ready: float = field(default_factory=_now)
+    ready: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
 class _Resend:
     session: SessionState
     out: Outgoing
-    ready: float = field(default_factory=_now)
+    ready: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
 class _Raw:
     payload: bytes
     close_after: bool = False
-    ready: float = field(default_factory=_now)
+    ready: float = field(default_factory=time.monotonic)
 
 
 _Item = _Queued | _Resend | _Raw
@@ -369,7 +365,7 @@ class Connection:
             account,
             faults.account_bandwidth_bps,
         )
-        await _wait(done - _now())
+        await _wait(done - time.monotonic())
         # Read after the pacing: the faults may have changed while it waited.
         settings = faults.dcs[dc]
         if self.closed or settings.hang:
