@@ -8,6 +8,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tgemu.link import Line, arrival, serialise
 
@@ -143,6 +145,41 @@ def test_the_account_cap_is_shared_by_every_connection(
     assert got <= expected * 1.0001
     # Start-up (the first round trip) costs a little; the rest runs at the bound.
     assert got >= expected * 0.9
+
+
+replies = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # which connection
+        st.floats(0, 5, allow_nan=False),  # how long after the previous reply it is ready
+        st.integers(0, 4 * MiB),  # its size
+    ),
+    max_size=60,
+)
+
+
+@given(replies, st.sampled_from([None, 1_000_000, 8_000_000]), st.sampled_from([None, 4_000_000]))
+def test_every_reply_is_its_transfer_after_it_and_the_one_before_are_ready(
+    sent: list[tuple[int, float, int]], rate: int | None, cap: int | None
+) -> None:
+    lines = [Line() for _ in range(4)]
+    account = Line()
+    ready, booked = 0.0, []
+    for c, gap, size in sent:
+        ready += gap
+        before = lines[c].free_at
+        done = serialise(ready, size, lines[c], rate, account, cap)
+        # Never before it is ready and its bytes have gone at the rate, behind the one before.
+        start = max(ready, before)
+        assert done >= start + (0 if rate is None else size / rate) - 1e-9
+        if cap is None:
+            assert done == pytest.approx(start + (0 if rate is None else size / rate))
+        else:
+            assert done >= account.free_at - 1e-9  # carried by the account's line too
+            booked.append((account.free_at - size / cap, account.free_at))
+    # The account's line carries one reply at a time: its bookings never overlap.
+    booked.sort()
+    for (_, end), (begin, _) in itertools.pairwise(booked):
+        assert begin >= end - 1e-6
 
 
 def test_bad_input_is_refused() -> None:
