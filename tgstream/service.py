@@ -37,6 +37,7 @@ from .telegram.registry import DcRegistry
 from .telegram.resolver import FileResolver
 from .telegram.startup import keep_signing_in
 from .telegram.warm_choice import most_served
+from .telegram.warm_start import warm_bot
 
 log = logging.getLogger("tgstream.service")
 
@@ -222,9 +223,9 @@ class Services:
         ]
 
     async def _warm_up(self) -> None:
-        """Each bot, once signed in, opens the pools of the DCs that served the most
-        streams (WARM_DCS), from their kept keys; nothing waits on it, and a request that
-        comes first joins the pool's creation under way."""
+        """Each bot opens the pools of the DCs that served the most streams (WARM_DCS) from
+        their kept keys, as soon as it can (warm_start.py); nothing waits on it, and a
+        request that comes first joins the pool's creation under way."""
         if self.settings.warm_dcs == 0:
             return
         try:
@@ -236,13 +237,11 @@ class Services:
             return
         log.info("warming up", extra={"dcs": dcs})
 
-        async def warm(worker: BotWorker, sign_in: asyncio.Task[None]) -> None:
-            await asyncio.wait([sign_in])
-            if worker.bot.ready:
-                await worker.registry.warm_up(dcs)
-
         await asyncio.gather(
-            *(warm(w, t) for w, t in zip(self.workers, self.sign_ins, strict=True))
+            *(
+                warm_bot(w.bot, w.registry, signing_in, dcs)
+                for w, signing_in in zip(self.workers, self.sign_ins, strict=True)
+            )
         )
 
     async def _count_served(self) -> None:
