@@ -80,23 +80,30 @@ def warmed(server: ServerProcess, timeout: float = 20.0) -> list[int]:
     raise AssertionError(f"no warm-up reported within {timeout:.0f} s")
 
 
-def served_counts(session_dir: Path) -> dict[int, int]:
-    from tgstream.store.sqlite import SqliteStore
+def served_counts(state_url: str | None, session_dir: Path) -> dict[int, int]:
+    from tgstream.store import open_store
 
-    store = SqliteStore(session_dir)
-    try:
-        return asyncio.run(store.dc_served())
-    finally:
-        store.close_now()
+    async def read() -> dict[int, int]:
+        store = open_store(state_url, session_dir)
+        try:
+            return await store.dc_served()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "redis"])
 def restarted(
-    emu: EmulatorProcess, server_factory: list[ServerProcess], tmp_path: Path
+    request: pytest.FixtureRequest,
+    emu: EmulatorProcess,
+    server_factory: list[ServerProcess],
+    tmp_path: Path,
 ) -> tuple[ServerProcess, Posted]:
-    """A server that served three streams from DC 4 and one from DC 5 (paying one key and
-    one import on each), stopped, then started again with both DCs 80 ms away; the
-    emulator's counters start from zero at the restart."""
+    """A server (on its SQLite state, or on Redis) that served three streams from DC 4 and
+    one from DC 5 (paying one key and one import on each), stopped, then started again with
+    both DCs 80 ms away; the emulator's counters start from zero at the restart."""
+    state_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     busy = post(emu, BUSY_DC, "busy.bin", 3 * MiB)
     quiet = post(emu, QUIET_DC, "quiet.bin", MiB)
     server = new_server(
@@ -107,6 +114,7 @@ def restarted(
         CACHE_SIZE_MB="0",
         CONNECTIONS_PER_DC="2",
         WARM_DCS="1",
+        **({"STATE_URL": state_url} if state_url else {}),
     )
     busy_url = server.link(busy.message_id, "busy.bin")
     for first in (0, MiB, 2 * MiB):
@@ -118,7 +126,7 @@ def restarted(
     assert server.stop() == 0
 
     # What each DC served is kept in the store (written at the latest when the server stops).
-    served = served_counts(server.session_dir)
+    served = served_counts(state_url, server.session_dir)
     assert served[BUSY_DC] > served[QUIET_DC] > 0
     assert set(served) == {BUSY_DC, QUIET_DC}
 
