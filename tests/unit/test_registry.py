@@ -289,3 +289,19 @@ async def test_requests_viewers_wait_on_are_counted_by_dc_into_the_store(store: 
     await reg.flush_served()  # nothing new: nothing added
     assert await store.dc_served() == {HOME: 1, FOREIGN: 3}
     await reg.close()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
+async def test_closing_during_a_warm_up_leaves_no_pool_behind(store: Store, turns: int) -> None:
+    """Closed `turns` turns of the loop into the warm-up: before it reads the key, while it
+    connects, or after."""
+    await keep_keys(store)
+    bot = Bot()
+    reg = registry(bot, store)
+    warming = asyncio.create_task(reg.warm_up([KEPT]))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    await reg.close()
+    assert await warming in ([], [KEPT])  # never an exception, whenever it was cut
+    assert reg.pools == {}
+    assert all(link.stopped for link in bot.links)

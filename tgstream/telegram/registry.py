@@ -126,6 +126,8 @@ class DcRegistry:
         # Requests a viewer waited on (first parts, their hashes, thumbnails), by DC, not
         # yet added to the store's counts (`flush_served`).
         self.served: Counter[int] = Counter()
+        # Set by `close`: no pool is made after it (a warm-up may still be on its way).
+        self.closed = False
 
     def warm(self, dc: int) -> bool:
         return dc in self.pools
@@ -164,6 +166,8 @@ class DcRegistry:
 
         async def one(dc: int) -> bool:
             try:
+                if self.closed:
+                    return False
                 if dc not in self.pools and not await openable(dc):
                     log.info("no key to warm up with", extra={"bot_id": bot.bot_id, "dc": dc})
                     return False
@@ -172,6 +176,11 @@ class DcRegistry:
             except Exception as exc:  # its first request will try again
                 log.warning("warm-up failed", extra={"dc": dc, "error": repr(exc)})
                 return False
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.closed and task is not None and not task.cancelling():
+                    return False  # the registry closed under it, not this warm-up
+                raise
             return True
 
         opened = await asyncio.gather(*(one(dc) for dc in dcs))
@@ -239,6 +248,9 @@ class DcRegistry:
         except BaseException:
             await stop_quietly(session)
             raise
+        if self.closed:
+            await stop_quietly(session)
+            raise ConnectionResetError("the DC registry was closed")
         generation = next(self._generations)
         pool = DcPool(dc, auth_key, SlotQueue(self.requests_per_connection), generation)
         pool.slots.add(PooledSession(session, generation))
@@ -312,6 +324,14 @@ class DcRegistry:
             await stop_quietly(member.session)
 
     async def close(self) -> None:
+        self.closed = True
+        # Creations under way (a warm-up's, at a stop during start-up) would add pools after.
+        creating = list(self._creating.values())
+        for task in creating:
+            task.cancel()
+        for task in creating:
+            with contextlib.suppress(BaseException):
+                await task
         pools, self.pools = list(self.pools.values()), {}
         for pool in pools:
             await self._close_pool(pool)

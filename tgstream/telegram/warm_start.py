@@ -31,6 +31,8 @@ async def warm_bot(
         await asyncio.wait([signing_in])
         if home in dcs and bot.ready:
             await registry.warm_up([home])
-    finally:
         if opening is not None:
             await opening
+    finally:
+        if opening is not None:
+            opening.cancel()  # stopped meanwhile (no-op once it is done)
