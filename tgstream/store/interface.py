@@ -129,10 +129,11 @@ class StateStore(Protocol):
 
     async def save_media_probe(self, media_id: int, probe: str) -> None: ...
 
-    # --- how many streams each DC served: which DCs' pools a start-up opens at once -------
+    # --- how much each DC served: which DCs' pools a start-up opens at once ---------------
 
     async def dc_served(self) -> dict[int, int]:
-        """Streams served by DC (a viewer waited on a part from it), over the state's life."""
+        """By DC, the requests viewers waited on there (a stream's first part and its
+        hashes, a thumbnail: about two per stream), over the state's life."""
         ...
 
     async def add_dc_served(self, counts: dict[int, int]) -> None:
