@@ -153,9 +153,10 @@ class DcRegistry:
         return task
 
     async def warm_up(self, dcs: list[int]) -> list[int]:
-        """Open the pools of `dcs` (the bot signed in) that can be opened from what is kept:
-        the home DC's key, or a persisted authorized key; the DCs opened.  Never raises: a DC
-        that fails is left to its first request, as without a warm-up."""
+        """Open the pools of `dcs` that can be opened from what is kept: the home DC's key
+        (once signed in: `home_dc` is known then), or a persisted authorized key; the DCs
+        opened.  Never raises: a DC that fails is left to its first request, as without a
+        warm-up."""
         bot = self.connector
 
         async def openable(dc: int) -> bool:
