@@ -20,7 +20,7 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import disk, emulator_throughput, replicas, replicas_report, report, transcode
+from . import disk, emulator_throughput, record, replicas, replicas_report, report, transcode
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
 from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
@@ -143,6 +143,14 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="HLS alone: CPU seconds per second of audio transcoded to AAC (AC3 5.1 in)",
     )
+    parser.add_argument(
+        "--record-trace",
+        choices=("chromium", "mpv"),
+        default=None,
+        help="record what this player asks while a user seeks about a film, as a trace for the "
+        "player-trace scenario (written to tgbench/traces/PLAYER.json, or to --trace-out)",
+    )
+    parser.add_argument("--trace-out", type=Path, default=None, help="where --record-trace writes")
     ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
     ceiling.add_argument("--emulator-throughput", action="store_true")
     ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
@@ -165,6 +173,10 @@ def main(argv: list[str]) -> int:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         try:
+            if args.record_trace:
+                with _emulator(base, 1, say) as emu:
+                    record.record(emu, args.record_trace, base, args.trace_out, say)
+                return 0
             if args.emulator_throughput:
                 rows = emulator_throughput.run(base, args.size_mib, args.clients, say)
                 result: dict[str, Any] = {"emulator_throughput": rows}
