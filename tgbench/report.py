@@ -130,11 +130,13 @@ def summarize(
     for c in contenders:
         medians[c.name] = {}
         for scenario in SCENARIOS:
-            runs = [_derived(run[scenario]) for run in raw[c.name]]
+            # A scenario left out (`--only`) has every figure missing.
+            runs = [_derived(run[scenario]) for run in raw[c.name] if scenario in run]
             keys = {f.key for f in SPECIFIC[scenario] + COMMON}
             medians[c.name][scenario] = {k: median([r.get(k) for r in runs]) for k in keys}
+    ran = [s for s in SCENARIOS if any(s in run for runs in raw.values() for run in runs)]
     rows = []
-    for scenario in SCENARIOS:
+    for scenario in ran:
         for fig in SPECIFIC[scenario] + COMMON:
             values = {c.name: medians[c.name][scenario][fig.key] for c in contenders}
             present = [values[b] for b in BASELINES if values.get(b) is not None]
@@ -192,6 +194,10 @@ def _cap(result: dict[str, Any]) -> float:
     return float(result["network"]["account_mb_s"])
 
 
+def _share(mb_s: float | None, result: dict[str, Any]) -> float | None:
+    return None if mb_s is None else mb_s / _cap(result)
+
+
 def _worst(values: list[float | None], higher_is_better: bool = False) -> float | None:
     present = [v for v in values if v is not None]
     if not present:
@@ -214,16 +220,21 @@ def _seek_ttfb(pct: str) -> Callable[[dict[str, Any], dict[str, Any]], float | N
     return lambda m, _: _worst([m[s][f"ttfb_{pct}_ms"] for s in ("seeks", *TRACE_SCENARIOS)])
 
 
-def _errors(m: dict[str, Any], _: dict[str, Any]) -> float:
-    return float((m["crowd_many"]["errors"] or 0) + (m["crowd_one"]["errors"] or 0))
+def _sum(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(sum(present)) if present else None
 
 
-def _migrations(m: dict[str, Any], _: dict[str, Any]) -> float:
-    return float(sum(m[s]["file_migrate"] or 0 for s in SCENARIOS))
+def _errors(m: dict[str, Any], _: dict[str, Any]) -> float | None:
+    return _sum([m["crowd_many"]["errors"], m["crowd_one"]["errors"]])
 
 
-def _fresh(m: dict[str, Any], _: dict[str, Any]) -> float:
-    return float((m["restart"]["auth_keys"] or 0) + (m["restart"]["imports"] or 0))
+def _migrations(m: dict[str, Any], _: dict[str, Any]) -> float | None:
+    return _sum([m[s]["file_migrate"] for s in SCENARIOS])
+
+
+def _fresh(m: dict[str, Any], _: dict[str, Any]) -> float | None:
+    return _sum([m["restart"]["auth_keys"], m["restart"]["imports"]])
 
 
 def _rss(m: dict[str, Any], _: dict[str, Any]) -> float | None:
@@ -263,13 +274,13 @@ TARGETS = [
     Target(
         "one viewer / account cap",
         ">= 0.95",
-        lambda m, r: (m["single"]["mb_s"] or 0.0) / _cap(r),
+        lambda m, r: _share(m["single"]["mb_s"], r),
         lambda v, _: v >= 0.95,
     ),
     Target(
         "20 viewers of 20 files / account cap",
         ">= 0.90",
-        lambda m, r: (m["crowd_many"]["mb_s"] or 0.0) / _cap(r),
+        lambda m, r: _share(m["crowd_many"]["mb_s"], r),
         lambda v, _: v >= 0.90,
     ),
     Target(
@@ -310,6 +321,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "values": values,
                 "limit": t.limit,
                 "met": ours is not None and t.met(ours, result),
+                "measured": ours is not None,
             }
         )
     return out
@@ -357,7 +369,7 @@ def _targets(result: dict[str, Any]) -> list[str]:
     for t in result["targets"]:
         values = t.get("values") or {"tgstream": t["value"]}
         cells = "".join(f"{_cell(values.get(n), '{:.2f}'):>16}" for n in names)
-        verdict = "met   " if t["met"] else "MISSED"
+        verdict = "met   " if t["met"] else "MISSED" if t.get("measured", True) else "n/a   "
         lines.append(f"  {verdict} {t['target']:<{width}}{cells}  {t['limit']}")
     return lines
 
@@ -383,7 +395,7 @@ def _contenders(result: dict[str, Any]) -> list[str]:
     width = 40
     lines = [" " * width + "".join(f"{n:>16}" for n in names)]
     figures = {f.key: f for figs in SPECIFIC.values() for f in figs + COMMON}
-    for scenario in SCENARIOS:
+    for scenario in dict.fromkeys(r["scenario"] for r in result["rows"]):
         lines.append(TITLES[scenario].format(**work, **_trace_fields(result)))
         for row in (r for r in result["rows"] if r["scenario"] == scenario):
             fmt = figures[row["figure"]].fmt

@@ -169,3 +169,23 @@ def test_every_target_of_issue_19_is_judged() -> None:
         for name in issue:
             (line,) = [x for x in lines if name in x and x.startswith("  ")]
             assert line.split()[0] == ("met" if met else "MISSED"), line
+
+
+def test_scenarios_left_out_are_not_judged() -> None:
+    """`--only`: the scenarios run are printed and judged; a target over others says n/a."""
+    contenders = [
+        Contender("naive", "", ("m",), 1),
+        Contender("sequential", "", ("m",), 1),
+        Contender("tgstream", "", ("tgstream", "serve"), 8),
+    ]
+    seeks_only = {"seeks": _scenario(upstream_per_served=3.0)}
+    raw = {name: [seeks_only] for name in ("naive", "sequential", "tgstream")}
+    result = summarize(contenders, raw, QUICK, NETWORK, aes_mb_s=150.0)
+    assert {r["scenario"] for r in result["rows"]} == {"seeks"}
+    by_name = {t["target"]: t for t in result["targets"]}
+    assert by_name["256 KiB seeks upstream / served"]["met"]
+    assert not by_name["one viewer / account cap"]["measured"]
+    text = table(result)
+    assert "2. 5 random seeks" in text and "1. one viewer" not in text
+    assert "n/a    one viewer / account cap" in text
+    assert "met    256 KiB seeks upstream / served" in text
