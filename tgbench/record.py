@@ -170,7 +170,10 @@ class _Chromium(Player):
 
 @contextlib.asynccontextmanager
 async def _chromium(url: str) -> AsyncIterator[tuple[Player, str]]:
-    from playwright.async_api import async_playwright
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        raise RuntimeError("recording Chromium needs Playwright (requirements-dev.txt)") from None
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -315,7 +318,10 @@ def record(emu: EmulatorProcess, player: str, base: Path, out: Path | None, say:
     if player not in PLAYERS:
         raise RuntimeError(f"no such player: {player} (one of {', '.join(PLAYERS)})")
     say("making the film with ffmpeg ...")
-    film = make_film(base / "film.mp4", LOOPS[player]).read_bytes()
+    try:
+        film = make_film(base / "film.mp4", LOOPS[player]).read_bytes()
+    except subprocess.CalledProcessError as exc:
+        raise RuntimeError(f"ffmpeg could not make the film (exit {exc.returncode})") from None
     posted = emu.post_to_channel(film, DC, "film.mp4", mime_type="video/mp4", kind="video")
     tgstream = next(c for c in lineup() if c.name == "tgstream")
     server = Server(tgstream, emu, base / "record-server")

@@ -190,7 +190,7 @@ def main(argv: list[str]) -> int:
         unknown = sorted(set(only) - set(SCENARIOS))
         if unknown or not only:
             parser.error(f"--only takes scenarios of: {', '.join(SCENARIOS)}")
-        work = QUICK if args.quick else FULL
+    work = QUICK if args.quick else FULL
     started = time.monotonic()
 
     def say(text: str) -> None:
