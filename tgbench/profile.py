@@ -29,7 +29,7 @@ import tgcrypto
 from . import load
 from .lineup import Server, lineup
 from .meter import Meter, rss_bytes
-from .run import ACCOUNT_BPS, CONNECTION_BPS, RTT_MS, _emulator
+from .run import _emulator
 from .scenarios import DC, MiB
 
 
@@ -148,12 +148,12 @@ def main(argv: list[str]) -> int:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         with _emulator(base, 1, lambda text: print(text, file=sys.stderr)) as emu:
-            # The same shape as the bench's (_emulator shapes DC 4 itself).
-            assert (RTT_MS, CONNECTION_BPS, ACCOUNT_BPS) == (80, 8_000_000, 64_000_000)
+            # DC 4 shaped as the bench shapes it (_emulator does it).
             files = []
             for i in range(args.files + 1):
                 data = os.urandom(args.mib * MiB)
-                files.append((emu.post_to_channel(data, DC, f"profile-{i}.bin")["message_id"], data))
+                posted = emu.post_to_channel(data, DC, f"profile-{i}.bin")
+                files.append((posted["message_id"], data))
             server = Server(contender, emu, base / "server")
             server.start()
             try:
@@ -192,7 +192,9 @@ def main(argv: list[str]) -> int:
         f"AES-IGE floor {floor:.2f} s/GB ({cpu_per_gb / floor:.2f}x); "
         f"peak RSS {figures['peak_rss_mb']:.0f} MB (before the reads: {idle_rss / 1e6:.0f} MB)"
     )
-    loop_s, others_s = (after - before for after, before in zip(threads_after, threads_before))
+    loop_s, others_s = (
+        after - before for after, before in zip(threads_after, threads_before, strict=True)
+    )
     print(
         f"event-loop thread {loop_s / (served / 1e9):.2f} s/GB, "
         f"other threads (Kurigram's decryption) {others_s / (served / 1e9):.2f} s/GB"

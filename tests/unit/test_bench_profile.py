@@ -11,7 +11,7 @@ SITE = "/x/.venv/lib/python3.11/site-packages/"
 
 COLLAPSED = "\n".join(
     [
-        f"process 1:\"python\";thread (0x1);{ROOT};run (concurrent/futures/thread.py:58);"
+        f'process 1:"python";thread (0x1);{ROOT};run (concurrent/futures/thread.py:58);'
         f"unpack ({SITE}pyrogram/crypto/mtproto.py:62);"
         f"ige256_decrypt ({SITE}pyrogram/crypto/aes.py:30) 6",
         f"thread (0x1);{ROOT};run (concurrent/futures/thread.py:58);"

@@ -83,6 +83,6 @@ async def test_no_progress_for_the_timeout_ends_the_read() -> None:
 
 
 async def test_a_peer_that_closes_mid_packet_gives_none() -> None:
-    half = framed(os.urandom(64 * 1024))[: 10_000]
+    half = framed(os.urandom(64 * 1024))[:10_000]
     got = await received(in_chunks(half, 4096, 0, then_close=True), StreamingAbridged)
     assert got is None
