@@ -27,7 +27,6 @@ from .web.edge import (
     protocol_for,
     raise_open_file_limit,
     return_part_memory,
-    trim_free_memory,
 )
 from .web.response import StreamAborted
 
@@ -45,16 +44,6 @@ class _QuietAborts(logging.Filter):
                 return False
             exc = exc.__cause__ or exc.__context__
         return True
-
-
-# How often the memory freed by parts is handed back to the system (see return_part_memory).
-TRIM_INTERVAL = 1.0
-
-
-async def _trim_every(seconds: float) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        trim_free_memory()
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -116,7 +105,6 @@ async def run(settings: Settings) -> int:
     backlog = FD_RESERVE // 8 if file_bound else 2048
     services.connections = limits.snapshot
     services.open_files_limit = open_files
-    trimming = asyncio.create_task(_trim_every(TRIM_INTERVAL))
     try:
         app = create_app(services, lambda: render_status(services))
         config = uvicorn.Config(
@@ -160,7 +148,6 @@ async def run(settings: Settings) -> int:
         await serving
         return 0
     finally:
-        trimming.cancel()
         await services.stop()
 
 
@@ -183,9 +170,8 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, _Lifecycle.on_signal)
     # uvloop: libuv's event loop and transports, for the MTProto sockets that carry every
     # byte in and the viewers' sockets that carry it out (see docs/performance.md).
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
-    ):
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(
+        loop_factory=uvloop.new_event_loop
+    ) as runner:
         return runner.run(run(settings))
     return 0

@@ -42,33 +42,19 @@ WRITE_HIGH_WATER = 4 * 1024
 
 
 def return_part_memory() -> None:
-    """Parts are 1 MiB buffers that come and go by the thousand, each copied a few times on
-    its way (read, decrypted, parsed).  glibc's malloc raises its mmap threshold once such a
-    buffer is freed and then keeps later ones in the heap, which it seldom gives back: a
-    burst of viewers would leave the process at its peak size for good.  A buffer in a
-    mapping of its own is returned when freed, but each new one is faulted in page by page,
-    which cost more CPU than the copy itself (docs/performance.md).  So buffers live in the
-    heap (a fixed threshold above any part), in two arenas the decrypting threads share
-    rather than one each, and `trim_free_memory`, called every second, hands what is free
-    back to the system."""
+    """Parts are 1 MiB buffers that come and go by the thousand.  glibc's malloc raises its
+    mmap threshold once such a buffer is freed and then keeps later ones in the heap, which
+    it seldom gives back: a burst of viewers would leave the process at its peak size for
+    good.  A fixed threshold keeps every buffer from 64 KiB up in its own mapping, returned
+    to the system the moment it is freed."""
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc: nothing to tune
         return
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    mallopt(m_mmap_threshold, 4 * 1024 * 1024)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 64 * 1024)
     mallopt(m_trim_threshold, 1024 * 1024)
-    mallopt(m_arena_max, 2)
-
-
-def trim_free_memory() -> None:
-    """Give the free pages of every malloc arena back to the system (glibc), heap middle
-    included, where the trim threshold only returns the top."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        return
 
 
 def raise_open_file_limit() -> int:
