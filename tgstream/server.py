@@ -170,8 +170,9 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, _Lifecycle.on_signal)
     # uvloop: libuv's event loop and transports, for the MTProto sockets that carry every
     # byte in and the viewers' sockets that carry it out (see docs/performance.md).
-    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(
-        loop_factory=uvloop.new_event_loop
-    ) as runner:
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
         return runner.run(run(settings))
     return 0
