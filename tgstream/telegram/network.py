@@ -114,12 +114,6 @@ def connection_factory(addresses: DcAddresses) -> type[Connection]:
     return RoutedConnection
 
 
-# What a connection's stream reader may hold before the socket is left unread: more than a
-# whole part (1 MiB plus MTProto's framing), so a part is never held up half-read while the
-# loop is busy elsewhere, and each wake-up takes everything the kernel has.
-READ_BUFFER = 2 * 1024 * 1024
-
-
 class StreamingAbridged(TCPAbridged):  # type: ignore[misc]
     """Kurigram's abridged transport, reading a packet in linear time.
 
@@ -129,12 +123,6 @@ class StreamingAbridged(TCPAbridged):  # type: ignore[misc]
     single-chunk packet not at all, and one timeout is pushed back on every chunk: the same
     rule as Kurigram's (no byte for TIMEOUT seconds ends the connection), whatever the
     packet's size or the link's speed."""
-
-    async def connect(self, address: tuple[str, int]) -> None:
-        await super().connect(address)
-        if self.reader is not None:
-            # asyncio.open_connection's default is 64 KiB, and Kurigram passes none.
-            self.reader._limit = READ_BUFFER
 
     async def _recv_from_socket(self, length: int) -> bytes | None:
         reader = self.reader
