@@ -12,7 +12,6 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import uvicorn
-import uvloop
 
 from . import logs
 from .config import ConfigError, Settings, load_settings
@@ -168,11 +167,6 @@ def main(argv: list[str]) -> int:
     logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Lifecycle.on_signal)
-    # uvloop: libuv's event loop and transports, for the MTProto sockets that carry every
-    # byte in and the viewers' sockets that carry it out (see docs/performance.md).
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
-    ):
-        return runner.run(run(settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(run(settings))
     return 0
