@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import BotSessions
-from .network import DcAddresses, connection_factory
+from .network import DcAddresses, StreamingAbridged, connection_factory
 from .session_storage import TolerantStorage
 from .shared_session import SharedStorage
 from .update_client import UpdatesClient
@@ -36,7 +36,8 @@ class BotClient:
         self.index = index
         self.bot_id = int(token.split(":", 1)[0])
         self.session_dir = session_dir
-        kwargs: dict[str, Any] = {}
+        # Every connection, Telegram's or TG_DC_ADDRESSES', reads its packets in linear time.
+        kwargs: dict[str, Any] = {"protocol_factory": StreamingAbridged}
         if addresses:
             kwargs["connection_factory"] = connection_factory(addresses)
         name = f"bot-{self.bot_id}"
