@@ -79,7 +79,9 @@ class RangeStream:
     async def body(self) -> AsyncGenerator[bytes, None]:
         """The range in pieces of at most SEND_CHUNK bytes."""
         loop = asyncio.get_running_loop()
-        pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live)
+        primed = int(self.held is not None and self.held[0] == 0)
+        pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live, in_hand=primed)
+        sent = 0  # bytes of the body handed to the HTTP server: what read-ahead grows from
         try:
             for index, part in enumerate(self.parts):
                 at = 0
@@ -88,8 +90,10 @@ class RangeStream:
                         self.held = (index, await pipeline.slice(index))
                     chunk = bytes(self.held[1][at : at + SEND_CHUNK])
                     at += len(chunk)
+                    sent += len(chunk)
                     if at >= part.take:
                         self.held = None
+                    pipeline.advance(sent)
                     stall = loop.call_later(RELEASE_AFTER, self._release, pipeline)
                     try:
                         yield chunk
