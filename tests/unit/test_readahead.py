@@ -15,7 +15,9 @@ KiB = 1 << 10
 MiB = 1 << 20
 
 
-def wanted(ends: list[int], position: int, max_parts: int, floor: int, growth: Fraction) -> set[int]:
+def wanted(
+    ends: list[int], position: int, max_parts: int, floor: int, growth: Fraction
+) -> set[int]:
     """The parts that should have been started by a viewer at `position`, stated apart from
     the implementation: the part it is on (the first not wholly behind it), then each later
     part, in order, while it ends within the allowance and the cap."""
@@ -68,13 +70,13 @@ def test_a_seek_ladder_starts_what_the_floor_covers_then_grows_with_what_was_rea
     takes = [64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB] + [MiB] * 20
     ends = list(itertools.accumulate(takes))
     ahead = ReadAhead(ends, max_parts=16, in_hand=1)
-    assert list(ahead.advance(0)) == [1, 2]  # 448 KiB <= the 512 KiB floor
-    assert list(ahead.advance(256 * KiB)) == []  # the next part ends at 960 KiB
-    assert list(ahead.advance(448 * KiB)) == [3]
-    # 3 MiB taken: 1.5 MiB ahead at most, and nothing started twice.
+    assert list(ahead.advance(0)) == [1]  # ends at 192 KiB, within the 256 KiB floor
+    assert list(ahead.advance(192 * KiB)) == [2]  # ends at 448 KiB
+    assert list(ahead.advance(448 * KiB)) == [3]  # the viewer is on it
+    # 3 MiB taken: 3/8 of it ahead at most, and nothing started twice.
     started = list(ahead.advance(3 * MiB))
     assert started and started[0] == 4
-    assert ends[started[-1]] <= 3 * MiB + 3 * MiB // 2
+    assert ends[started[-1]] <= 3 * MiB + 3 * MiB * 3 // 8
     assert list(ahead.advance(3 * MiB)) == []
     # A viewer that keeps reading ends with the cap of parts on their way.
     ahead.advance(ends[-5])
@@ -83,7 +85,7 @@ def test_a_seek_ladder_starts_what_the_floor_covers_then_grows_with_what_was_rea
 
 def test_release_starts_the_current_part_again_and_keeps_the_growth() -> None:
     ends = [MiB * (i + 1) for i in range(40)]
-    ahead = ReadAhead(ends, max_parts=8)
+    ahead = ReadAhead(ends, max_parts=8, growth=Fraction(1, 2))
     # 10 MiB taken: 5 MiB ahead, the part being taken (10) included.
     assert list(ahead.advance(10 * MiB + 1)) == list(range(0, 15))
     ahead.release()
@@ -97,7 +99,9 @@ BODIES = [[1], [3], [1, 2], [2, 3, 7], [1, 2, 3, 4], [2, 4, 5, 9, 10]]
 
 @pytest.mark.parametrize("ends", BODIES)
 @pytest.mark.parametrize("max_parts", [1, 2, 8])
-@pytest.mark.parametrize(("floor", "growth"), [(0, Fraction(0)), (3, Fraction(1, 2)), (1, Fraction(2))])
+@pytest.mark.parametrize(
+    ("floor", "growth"), [(0, Fraction(0)), (3, Fraction(1, 2)), (1, Fraction(2))]
+)
 def test_every_walk_starts_exactly_what_the_rule_says(
     ends: list[int], max_parts: int, floor: int, growth: Fraction
 ) -> None:

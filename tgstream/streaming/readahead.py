@@ -4,25 +4,26 @@ Read-ahead grows from what the viewer has consumed, not from how long it waited:
 that has taken C bytes of this range may have up to GROWTH x C bytes (at least FLOOR)
 fetched beyond where it is, in at most `max_parts` parts.  Bytes fetched ahead are what a
 seek throws away, so a player that reads a few MiB and seeks again costs Telegram at most
-about (1 + GROWTH) times what it read; a viewer that keeps reading gets a read-ahead that
-doubles every GROWTH-th of a round trip's worth of bytes until `max_parts` keeps the
+about (1 + GROWTH) times what it read; a viewer that keeps reading sees its read-ahead
+grow in proportion to what it read, exponentially in time, until `max_parts` keeps the
 account's connections busy.  Waiting alone proves nothing about whether the viewer will
 stay, so it grows nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Final
 
 __all__ = ["FLOOR", "GROWTH", "ReadAhead", "allowance"]
 
-FLOOR: Final = 512 * 1024
+FLOOR: Final = 256 * 1024
 """Bytes that may be ahead before the viewer has taken any: the rest of the ladder of small
 parts after a seek (128K, 128K, 256K), so a viewer never waits a round trip per part at the
 start, and a 256 KiB read costs its ladder, not a megabyte part beyond it."""
-GROWTH: Final = Fraction(1, 2)
+GROWTH: Final = Fraction(3, 8)
 """Bytes ahead per byte consumed: what a seek wastes is at most this share of what was
 read (upstream/served <= 1.5 for a player's seeks)."""
 
@@ -62,7 +63,7 @@ class ReadAhead:
             raise ValueError("floor and growth must not be negative")
         if not 0 <= in_hand <= len(ends):
             raise ValueError(f"in_hand must be between 0 and {len(ends)}, got {in_hand}")
-        if any(b <= a for a, b in zip([0, *ends], ends, strict=False)):
+        if any(b <= a for a, b in itertools.pairwise([0, *ends])):
             raise ValueError("part ends must increase")
         self.ends = ends
         self.max_parts = max_parts
