@@ -98,6 +98,11 @@ class Pipeline:
                 self.live.track(task)
             self.tasks[index] = task
 
+    def begin(self) -> None:
+        """Start what the read-ahead allows before the viewer has taken anything (the
+        small parts after a primed first one, fetched alongside it)."""
+        self._start(self.ahead.advance(self.ahead.position))
+
     def advance(self, position: int) -> None:
         """The viewer has taken the body's bytes up to `position`."""
         if position > self.ahead.position:
@@ -107,6 +112,9 @@ class Pipeline:
         """Part `index`'s slice of the body; indices are asked for in order."""
         begin = self.ends[index] - self.parts[index].take
         self._start(self.ahead.advance(max(self.ahead.position, begin)))
+        if index not in self.tasks:
+            # A part said to be in hand that the caller asks for after all.
+            self._start(range(index, index + 1))
         task = self.tasks[index]
         data = await task
         del self.tasks[index]

@@ -58,8 +58,12 @@ class RangeStream:
             if end >= start
             else []
         )
-        self.in_flight = settings.in_flight
         self.live = live
+        # The first part is primed apart from the pipeline (urgently, before the headers),
+        # so the pipeline holds it as in hand.
+        self.pipeline = Pipeline(
+            self.parts, self._part, settings.in_flight, live, in_hand=min(1, len(self.parts))
+        )
         # The slice of the part being sent, by part index; dropped when the viewer stalls.
         self.held: tuple[int, memoryview] | None = None
         self.releases = 0
@@ -72,6 +76,10 @@ class RangeStream:
         """Fetch the first part now (errors surface before any header is sent)."""
         if self.parts:
             first = self.parts[0]
+            # The parts right after it go out with it: a viewer that reads on does not wait
+            # a round trip more, and one that leaves costs no more than the read-ahead's
+            # floor, which it would have started at the first byte anyway.
+            self.pipeline.begin()
             data = await self._part(first, urgent=True)
             # Nothing came before this part: an empty reply only bounds the end.
             self.held = (0, checked_slice(first, data, after_full_part=False))
@@ -79,8 +87,7 @@ class RangeStream:
     async def body(self) -> AsyncGenerator[bytes, None]:
         """The range in pieces of at most SEND_CHUNK bytes."""
         loop = asyncio.get_running_loop()
-        primed = int(self.held is not None and self.held[0] == 0)
-        pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live, in_hand=primed)
+        pipeline = self.pipeline
         sent = 0  # bytes of the body handed to the HTTP server: what read-ahead grows from
         try:
             for index, part in enumerate(self.parts):
@@ -101,6 +108,10 @@ class RangeStream:
                         stall.cancel()
         finally:
             await pipeline.close()
+
+    async def close(self) -> None:
+        """Cancel whatever is still being fetched for this range."""
+        await self.pipeline.close()
 
     def _release(self, pipeline: Pipeline) -> None:
         self.releases += 1
@@ -177,18 +188,22 @@ class FileStreams:
             info.media_id, fetch, self.cache, first, last, info.size, self.settings, self.live
         )
         try:
-            await stream.prime()
-        except ShortPart as short:
-            raise await self._shorter(info, short, fetch) from None
-        try:
-            async with contextlib.aclosing(stream.body()) as body:
-                async for chunk in body:
-                    yield chunk
-        except ShortPart as short:
-            # Too late for this response; the next one gets the real size.
-            if short.exact and short.real_size < info.size:
-                await self.resolver.correct_size(info, short.real_size)
-            raise
+            try:
+                await stream.prime()
+            except ShortPart as short:
+                raise await self._shorter(info, short, fetch) from None
+            try:
+                async with contextlib.aclosing(stream.body()) as body:
+                    async for chunk in body:
+                        yield chunk
+            except ShortPart as short:
+                # Too late for this response; the next one gets the real size.
+                if short.exact and short.real_size < info.size:
+                    await self.resolver.correct_size(info, short.real_size)
+                raise
+        finally:
+            # Parts started alongside the first one, if no body followed it.
+            await stream.close()
 
     async def thumbnail(self, info: FileInfo) -> bytes:
         """The document's thumbnail (NoThumbnail when it has none), through the part cache
