@@ -41,10 +41,10 @@ class Upstream:
 
 
 async def test_parts_come_in_order_and_read_ahead_grows_to_the_cap() -> None:
-    parts = plan_parts(0, 80 * MiB - 1, 80 * MiB)
+    parts = plan_parts(0, 100 * MiB - 1, 100 * MiB)
     upstream = Upstream()
     got = [piece[0] async for piece in ordered_parts(parts, upstream.fetch, in_flight=16)]
-    assert got == [i % 256 for i in range(80)]
+    assert got == [i % 256 for i in range(100)]
     assert upstream.peak == 16
 
 
