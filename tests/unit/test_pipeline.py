@@ -106,3 +106,28 @@ async def test_a_part_in_hand_asked_for_after_all_is_fetched() -> None:
     assert bytes(await pipeline.slice(1))[:1] == b"\1"
     assert sorted(upstream.started) == [0, MiB]
     await pipeline.close()
+
+
+async def test_parts_queued_for_a_connection_never_reach_upstream_once_the_viewer_leaves() -> None:
+    """One connection slot: parts wait for it in turn; a viewer who leaves (a seek) cancels
+    those still waiting, so only what had the slot was ever sent."""
+    slot = asyncio.Semaphore(1)
+    sent: list[int] = []
+
+    async def fetch(part: Part) -> bytes:
+        async with slot:
+            sent.append(part.offset)
+            await asyncio.sleep(0.01)
+            return bytes(part.limit)
+
+    parts = plan_parts(0, 64 * MiB - 1, 64 * MiB)
+    pipeline = Pipeline(parts, fetch, in_flight=16)
+    for index in range(16):
+        await pipeline.slice(index)
+    pipeline.advance(16 * MiB)  # the viewer has taken 16 parts: 4 MiB may be ahead
+    assert sorted(pipeline.tasks) == [16, 17, 18, 19]
+    await asyncio.sleep(0)  # part 16 takes the slot; 17..19 wait for it
+    await pipeline.close()
+    await asyncio.sleep(0.05)
+    # Those waiting for the slot were dropped before they were sent.
+    assert sent == [i * MiB for i in range(17)]
