@@ -101,7 +101,6 @@ async def test_a_part_in_hand_asked_for_after_all_is_fetched() -> None:
     parts = plan_parts(0, 2 * MiB - 1, 2 * MiB)
     upstream = Upstream()
     pipeline = Pipeline(parts, upstream.fetch, in_flight=4, in_hand=1)
-    pipeline.begin()
     assert bytes(await pipeline.slice(0))[:1] == b"\0"
     assert bytes(await pipeline.slice(1))[:1] == b"\1"
     assert sorted(upstream.started) == [0, MiB]

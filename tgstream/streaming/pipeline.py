@@ -98,11 +98,6 @@ class Pipeline:
                 self.live.track(task)
             self.tasks[index] = task
 
-    def begin(self) -> None:
-        """Start what the read-ahead allows before the viewer has taken anything (the
-        small parts after a primed first one, fetched alongside it)."""
-        self._start(self.ahead.advance(self.ahead.position))
-
     def advance(self, position: int) -> None:
         """The viewer has taken the body's bytes up to `position`."""
         if position > self.ahead.position:

@@ -76,10 +76,6 @@ class RangeStream:
         """Fetch the first part now (errors surface before any header is sent)."""
         if self.parts:
             first = self.parts[0]
-            # The parts right after it go out with it: a viewer that reads on does not wait
-            # a round trip more, and one that leaves costs no more than the read-ahead's
-            # floor, which it would have started at the first byte anyway.
-            self.pipeline.begin()
             data = await self._part(first, urgent=True)
             # Nothing came before this part: an empty reply only bounds the end.
             self.held = (0, checked_slice(first, data, after_full_part=False))
@@ -100,12 +96,14 @@ class RangeStream:
                     sent += len(chunk)
                     if at >= part.take:
                         self.held = None
-                    pipeline.advance(sent)
                     stall = loop.call_later(RELEASE_AFTER, self._release, pipeline)
                     try:
                         yield chunk
                     finally:
                         stall.cancel()
+                    # Taken once the HTTP server asks for more: a piece stuck behind a full
+                    # socket proves nothing, so a stalled viewer grows no read-ahead.
+                    pipeline.advance(sent)
         finally:
             await pipeline.close()
 
@@ -202,7 +200,7 @@ class FileStreams:
                     await self.resolver.correct_size(info, short.real_size)
                 raise
         finally:
-            # Parts started alongside the first one, if no body followed it.
+            # Whatever is still being fetched for it, however the range ended.
             await stream.close()
 
     async def thumbnail(self, info: FileInfo) -> bytes:
