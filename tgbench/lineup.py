@@ -39,7 +39,9 @@ def lineup() -> list[Contender]:
         ),
         Contender(
             "sequential",
-            "cached media session, one 1 MiB getFile in flight (TG-FileStreamBot, Python)",
+            "TG-FileStreamBot's Python branch as shipped: no session on disk (each start signs"
+            " in anew), one media session per DC (new key + import), one 1 MiB getFile in"
+            " flight; Kurigram for Pyrogram 2.0, FastAPI for aiohttp",
             ("tgbench.contenders.sequential",),
             connections=1,
         ),

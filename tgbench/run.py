@@ -20,10 +20,10 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess, Options
 
-from . import disk, emulator_throughput, replicas, replicas_report, report, transcode
+from . import disk, emulator_throughput, record, replicas, replicas_report, report, transcode
 from .floor import aes_ige_mb_s
 from .lineup import Contender, Server, lineup
-from .scenarios import DC, FULL, QUICK, Files, Runner, Workload, run_all
+from .scenarios import DC, FULL, QUICK, SCENARIOS, Files, Runner, Workload, run_all
 
 RTT_MS = 80
 CONNECTION_BPS = 8_000_000
@@ -40,13 +40,19 @@ def _network() -> dict[str, Any]:
 
 
 def _one(
-    emu: EmulatorProcess, contender: Contender, files: Files, work: Workload, run: int, base: Path
+    emu: EmulatorProcess,
+    contender: Contender,
+    files: Files,
+    work: Workload,
+    run: int,
+    base: Path,
+    only: tuple[str, ...],
 ) -> dict[str, Any]:
     server = Server(contender, emu, base / f"run{run}-{contender.name}")
     server.start()
     try:
         runner = Runner(emu, server, files, work, seed=run)
-        return asyncio.run(run_all(runner))
+        return asyncio.run(run_all(runner, only))
     finally:
         server.stop()
 
@@ -75,8 +81,17 @@ def _replicas(emu: EmulatorProcess, work: Workload, runs: int, base: Path, say: 
     return replicas_report.summarize(raw, connections, _network(), os.cpu_count() or 1)
 
 
-def bench(work: Workload, runs: int, base: Path, say: Any, *, scale: bool = True) -> dict[str, Any]:
-    """Every contender through the five scenarios, then (with `scale`) scenario 5."""
+def bench(
+    work: Workload,
+    runs: int,
+    base: Path,
+    say: Any,
+    *,
+    scale: bool = True,
+    only: tuple[str, ...] = SCENARIOS,
+) -> dict[str, Any]:
+    """Every contender through the scenarios (those in `only`), then (with `scale`)
+    scenario 5."""
     contenders = lineup()
     if scale:
         replicas.require()
@@ -89,7 +104,7 @@ def bench(work: Workload, runs: int, base: Path, say: Any, *, scale: bool = True
         for run in range(runs):
             for contender in contenders:
                 started = time.monotonic()
-                raw[contender.name].append(_one(emu, contender, files, work, run, base))
+                raw[contender.name].append(_one(emu, contender, files, work, run, base, only))
                 say(f"run {run + 1}/{runs}: {contender.name} ({time.monotonic() - started:.0f} s)")
         scaled = _replicas(emu, work, runs, base, say) if scale else None
     result = report.summarize(contenders, raw, work, _network(), aes)
@@ -143,6 +158,20 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="HLS alone: CPU seconds per second of audio transcoded to AAC (AC3 5.1 in)",
     )
+    parser.add_argument(
+        "--record-trace",
+        choices=("chromium", "mpv"),
+        default=None,
+        help="record what this player asks while a user seeks about a film, as a trace for the "
+        "player-trace scenario (written to tgbench/traces/PLAYER.json, or to --trace-out)",
+    )
+    parser.add_argument("--trace-out", type=Path, default=None, help="where --record-trace writes")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="these scenarios alone, comma-separated (of: " + ", ".join(SCENARIOS) + "); "
+        "no replicas; targets over scenarios not run print n/a",
+    )
     ceiling = parser.add_argument_group("the emulator's own getFile throughput, instead")
     ceiling.add_argument("--emulator-throughput", action="store_true")
     ceiling.add_argument("--size-mib", type=int, default=64, help="file size (default 64)")
@@ -155,6 +184,12 @@ def main(argv: list[str]) -> int:
         parser.error("--size-mib must be at least 1 and --clients at least 2")
     if args.replicas and (args.no_replicas or args.emulator_throughput):
         parser.error("--replicas runs scenario 5 alone: not with --no-replicas or the ceiling")
+    only = SCENARIOS
+    if args.only is not None:
+        only = tuple(n.strip() for n in args.only.split(",") if n.strip())
+        unknown = sorted(set(only) - set(SCENARIOS))
+        if unknown or not only:
+            parser.error(f"--only takes scenarios of: {', '.join(SCENARIOS)}")
     work = QUICK if args.quick else FULL
     started = time.monotonic()
 
@@ -165,6 +200,10 @@ def main(argv: list[str]) -> int:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         try:
+            if args.record_trace:
+                with _emulator(base, 1, say) as emu:
+                    record.record(emu, args.record_trace, base, args.trace_out, say)
+                return 0
             if args.emulator_throughput:
                 rows = emulator_throughput.run(base, args.size_mib, args.clients, say)
                 result: dict[str, Any] = {"emulator_throughput": rows}
@@ -179,7 +218,8 @@ def main(argv: list[str]) -> int:
             elif args.replicas:
                 result = bench_replicas(work, runs, base, say)
             else:
-                result = bench(work, runs, base, say, scale=not args.no_replicas)
+                scale = not args.no_replicas and args.only is None
+                result = bench(work, runs, base, say, scale=scale, only=only)
         except RuntimeError as exc:
             print(f"tgstream bench: {exc}", file=sys.stderr)
             return 1

@@ -1,9 +1,10 @@
-"""The five scenarios, run against one contender's server, with the emulator's counters and
-the server's RSS and CPU taken around each."""
+"""The scenarios (one per player trace among them), run against one contender's server, with
+the emulator's counters and the server's RSS and CPU taken around each."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
@@ -13,10 +14,11 @@ from typing import Any
 
 from tgemu.launch import EmulatorProcess
 
-from . import load
+from . import load, trace_replay
 from .lineup import Server
 from .meter import Meter
 from .stats import percentile
+from .trace import Trace, committed, cut, figures
 
 MiB = 1 << 20
 DC = 4
@@ -36,6 +38,9 @@ class Workload:
     replica_counts: tuple[int, ...] = (1, 3)
     replica_viewers: int = 20
     replica_file_mib: int = 16
+    # The player traces (tgbench/traces): how many of each one's requests, at what speed.
+    trace_requests: int | None = None
+    trace_speed: float = 1.0
 
 
 FULL = Workload()
@@ -47,6 +52,8 @@ QUICK = Workload(
     crowd_file_mib=1,
     shared_file_mib=2,
     replica_file_mib=1,
+    trace_requests=3,
+    trace_speed=4.0,
 )
 
 
@@ -68,6 +75,16 @@ class Files:
         self.seek = post("seek.bin", work.seek_file_mib)
         self.crowd = [post(f"crowd-{i}.bin", work.crowd_file_mib) for i in range(work.crowd)]
         self.shared = post("shared.bin", work.shared_file_mib)
+        # Each player's film as random bytes of its size: what a server does depends on where
+        # and how much is asked, not on what the bytes are.
+        self.traces: dict[str, tuple[Trace, File]] = {}
+        for trace in TRACES:
+            data = os.urandom(trace.file_bytes)
+            posted = emu.post_to_channel(data, DC, f"{trace.name}.mp4")
+            self.traces[trace.name] = (
+                cut(trace, work.trace_requests, work.trace_speed),
+                File(posted["message_id"], data),
+            )
 
 
 Scenario = Callable[[], Awaitable[dict[str, Any]]]
@@ -163,6 +180,12 @@ class Runner:
             "served_bytes": sum(r.received for r in results),
         }
 
+    async def trace(self, name: str) -> dict[str, Any]:
+        """A player's recorded seeks replayed: the server is warm (the single stream ran)."""
+        trace, file = self.files.traces[name]
+        outcomes = await trace_replay.replay(self.url(file.message_id), file.data, trace)
+        return figures(trace, outcomes)
+
     async def crowd(self, files: list[File]) -> dict[str, Any]:
         async with load.client(len(files)) as http:
             deadline = asyncio.get_running_loop().time() + self.work.crowd_bound_s
@@ -208,15 +231,25 @@ class Runner:
         }
 
 
-SCENARIOS = ("single", "seeks", "crowd_many", "crowd_one", "restart")
+TRACES = committed()
+TRACE_SCENARIOS = tuple(f"trace_{t.name}" for t in TRACES)
+SCENARIOS = ("single", "seeks", *TRACE_SCENARIOS, "crowd_many", "crowd_one", "restart")
 # What runs before a scenario inside its counters' window: the fresh server's first request
 # (keys, imports, lookup) before the single stream, the restart itself before "restart".
 PREPARE = {"single": "warm_up", "restart": "restart_server"}
 
 
-async def run_all(runner: Runner) -> dict[str, dict[str, Any]]:
+async def run_all(runner: Runner, only: tuple[str, ...] = SCENARIOS) -> dict[str, dict[str, Any]]:
+    """The scenarios in `only` (all by default), in their usual order; without the single
+    stream, the fresh server's first request still comes first, unmeasured."""
     results = {}
-    for name in SCENARIOS:
+    if "single" not in only:
+        await runner.warm_up()
+    for name in (s for s in SCENARIOS if s in only):
         prepare = getattr(runner, PREPARE[name]) if name in PREPARE else None
-        results[name] = await runner.measured(getattr(runner, name), prepare)
+        if name in TRACE_SCENARIOS:
+            scenario: Scenario = functools.partial(runner.trace, name.removeprefix("trace_"))
+        else:
+            scenario = getattr(runner, name)
+        results[name] = await runner.measured(scenario, prepare)
     return results

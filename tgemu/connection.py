@@ -13,13 +13,13 @@ import struct
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import mtcrypto
 from .delivery import Delivery
-from .faults import TokenBucket
 from .handshake import Handshake, HandshakeFailed, NewKey
+from .link import Line, serialise
 from .mtproto.core import MTProtoCore
 from .mtproto.events import CloseAfter, Event, KeyDuplicated, Resend, RpcCall
 from .mtproto.msg_ids import server_msg_id
@@ -52,22 +52,28 @@ class Shared:
     crypto_pool: Executor
 
 
+# Each item is stamped when it is queued: its serialisation starts then (or when the line is
+# free), so the time spent encrypting it overlaps its transfer as on a real server. A plain
+# monotonic clock, not the loop's: updates are queued from the control API's threads too.
 @dataclass(slots=True)
 class _Queued:
     session: SessionState
     send: Send
+    ready: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
 class _Resend:
     session: SessionState
     out: Outgoing
+    ready: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
 class _Raw:
     payload: bytes
     close_after: bool = False
+    ready: float = field(default_factory=time.monotonic)
 
 
 _Item = _Queued | _Resend | _Raw
@@ -90,7 +96,8 @@ class Connection:
         self.on_close = on_close
         self.codec: Codec | None = None
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self.bucket = TokenBucket()
+        # This connection's line to the client (tgemu.link), for its bandwidth setting.
+        self.line = Line()
         self.sent_bytes = 0
         self.closed = False
         self.handshake: Handshake | None = None
@@ -320,7 +327,7 @@ class Connection:
             if self.world.faults.hung(self.dc):
                 continue  # lost, never framed, so the stream is still in step afterwards
             if isinstance(item, _Raw):
-                await self._write(item.payload, None)
+                await self._write(item.payload, None, item.ready)
                 if item.close_after:
                     await self.writer.drain()
                     self.close()
@@ -341,16 +348,24 @@ class Connection:
                 out.seqno,
                 out.body,
             )
-            await self._write(payload, key.user_id)
+            await self._write(payload, key.user_id, item.ready)
 
-    async def _write(self, payload: bytes, user_id: int | None) -> None:
+    async def _write(self, payload: bytes, user_id: int | None, ready: float) -> None:
         faults, dc = self.world.faults, self.dc
-        # Paced by payload size (framing adds a few bytes): the frame is made only once the
-        # pacing is over, so a DC that hangs meanwhile drops it before framing.
-        await _wait(self.bucket.take(len(payload), faults.dcs[dc].bandwidth_bps))
-        if user_id is not None and faults.account_bandwidth_bps is not None:
-            account = faults.account_bucket(user_id)
-            await _wait(account.take(len(payload), faults.account_bandwidth_bps))
+        # Written once wholly serialised (the latency was slept before it was queued), paced
+        # by payload size (framing adds a few bytes): the frame is made only once the pacing
+        # is over, so a DC that hangs meanwhile drops it before framing.
+        # Replies before sign-in (handshake, no account yet) count against no cap.
+        account = None if user_id is None else faults.account_line(user_id)
+        done = serialise(
+            ready,
+            len(payload),
+            self.line,
+            faults.dcs[dc].bandwidth_bps,
+            account,
+            faults.account_bandwidth_bps,
+        )
+        await _wait(done - time.monotonic())
         # Read after the pacing: the faults may have changed while it waited.
         settings = faults.dcs[dc]
         if self.closed or settings.hang:

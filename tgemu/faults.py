@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .link import Line
 
 
 class DcFaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # The round trip the DC adds to every answer (tgemu.link: latency plus serialisation).
     latency_ms: float = Field(0, ge=0, le=60_000)
     # Bytes per second that one connection may receive from the server; None = unlimited.
     bandwidth_bps: int | None = Field(None, gt=0)
@@ -117,29 +119,6 @@ def corrupt(data: bytes) -> bytes:
     return bytes(damaged)
 
 
-class TokenBucket:
-    """Paces a byte stream to a rate; bursts up to a quarter of a second of traffic.
-
-    It only counts: the caller waits the seconds `take` answers, so the world state holds
-    no event loop.
-    """
-
-    def __init__(self) -> None:
-        self.allowance = 0.0
-        self.stamp = time.monotonic()
-
-    def take(self, size: int, rate: int | None) -> float:
-        """Spend `size` bytes at `rate` bytes/s; the seconds to wait before sending them."""
-        if rate is None:
-            return 0.0
-        now = time.monotonic()
-        burst = rate / 4
-        self.allowance = min(burst, self.allowance + (now - self.stamp) * rate)
-        self.stamp = now
-        self.allowance -= size
-        return -self.allowance / rate if self.allowance < 0 else 0.0
-
-
 class Faults:
     def __init__(self, dc_ids: list[int]) -> None:
         self.dc_ids = dc_ids
@@ -149,7 +128,8 @@ class Faults:
         self.rpc_errors: list[RpcErrorRule] = []
         self.corrupt_getfile: list[CorruptRule] = []
         self.reference_rotations = 0
-        self.account_buckets: dict[int, TokenBucket] = {}
+        # Each account's share of its cap, one line for all its connections (tgemu.link).
+        self.account_lines: dict[int, Line] = {}
 
     def clear(self) -> None:
         self.dcs = {dc: DcFaults() for dc in self.dc_ids}
@@ -157,7 +137,7 @@ class Faults:
         self.flood_waits = []
         self.rpc_errors = []
         self.corrupt_getfile = []
-        self.account_buckets.clear()
+        self.account_lines.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -206,8 +186,8 @@ class Faults:
         p = self.dcs[dc].drop_probability
         return p > 0 and random.random() < p
 
-    def account_bucket(self, user_id: int) -> TokenBucket:
-        bucket = self.account_buckets.get(user_id)
-        if bucket is None:
-            bucket = self.account_buckets[user_id] = TokenBucket()
-        return bucket
+    def account_line(self, user_id: int) -> Line:
+        line = self.account_lines.get(user_id)
+        if line is None:
+            line = self.account_lines[user_id] = Line()
+        return line

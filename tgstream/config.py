@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     parts_in_flight: int = Field(default=16, ge=1, le=64)
     """Read-ahead of one stream, in parts; the connections' slots bound what is really sent."""
     connections_per_dc: int = Field(default=8, ge=1, le=32)
+    warm_dcs: int = Field(default=2, ge=0, le=5)
+    """How many DCs a start-up opens connections to before anyone asks: those that served the
+    most streams, each from its persisted key (never a new key or an import); 0 = none."""
     requests_per_connection: int = Field(default=2, ge=1, le=16)
     """Requests outstanding on one connection: enough to keep it busy through a round trip,
     few enough that a viewer who leaves wastes little and a new one waits little."""

@@ -36,8 +36,14 @@ from .telegram.network import trust_rsa_key
 from .telegram.registry import DcRegistry
 from .telegram.resolver import FileResolver
 from .telegram.startup import keep_signing_in
+from .telegram.warm_choice import most_served
+from .telegram.warm_start import warm_bot
 
 log = logging.getLogger("tgstream.service")
+
+# Seconds between additions of the requests each DC served to the store's counts: a kill
+# loses at most this much of a hint.
+SERVED_FLUSH_INTERVAL = 5.0
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Services:
     media: Media
     started: bool = False
     sign_ins: list[asyncio.Task[None]] = field(default_factory=list)
+    # The start-up's warm-up of the busiest DCs, and the counting of what each DC served.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     # Set when start-up cannot go on (the main bot's token refused): `fatal` says why.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     fatal: str | None = None
@@ -209,6 +217,41 @@ class Services:
             task = asyncio.create_task(keep_signing_in(bot, self.flood, turn, self._refused))
             self.sign_ins.append(task)
             task.add_done_callback(self._signed_in)
+        self.background = [
+            asyncio.create_task(self._warm_up()),
+            asyncio.create_task(self._count_served()),
+        ]
+
+    async def _warm_up(self) -> None:
+        """Each bot opens the pools of the DCs that served the most streams (WARM_DCS) from
+        their kept keys, as soon as it can (warm_start.py); nothing waits on it, and a
+        request that comes first joins the pool's creation under way."""
+        if self.settings.warm_dcs == 0:
+            return
+        try:
+            served = await self.store.dc_served()
+        except SharedStateDown:
+            return  # a hint only: pools open on first use, as without it
+        dcs = most_served(served, self.settings.warm_dcs)
+        if not dcs:
+            return
+        log.info("warming up", extra={"dcs": dcs})
+
+        await asyncio.gather(
+            *(
+                warm_bot(w.bot, w.registry, signing_in, dcs)
+                for w, signing_in in zip(self.workers, self.sign_ins, strict=True)
+            )
+        )
+
+    async def _count_served(self) -> None:
+        while True:
+            await asyncio.sleep(SERVED_FLUSH_INTERVAL)
+            await self._flush_served()
+
+    async def _flush_served(self) -> None:
+        for worker in self.workers:
+            await worker.registry.flush_served()
 
     def _refused(self, bot: BotClient, error: str) -> None:
         if bot.index == 0:
@@ -236,11 +279,12 @@ class Services:
         self.started = False
         # First: hand the updates over to another replica at once.
         await self.leadership.stop()
-        for task in self.sign_ins:
+        for task in self.sign_ins + self.background:
             task.cancel()
-        for task in self.sign_ins:
+        for task in self.sign_ins + self.background:
             with contextlib.suppress(BaseException):
                 await task
+        await self._flush_served()
         for worker in self.workers:
             await worker.registry.close()
         self.media.close()

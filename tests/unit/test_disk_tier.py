@@ -74,6 +74,14 @@ def test_keys_are_telegram_ids_not_objects() -> None:
     assert disk_key(("x", 0, 1)) is None
     assert disk_key((True, 0, 1)) is None
     assert disk_key(object()) is None
+    # What is made from a file: a word after the media id keeps it apart from any part.
+    assert disk_key((5, "hls", "a1", 3)) == ("5:hls:a1:3", 5)
+    assert disk_key((5, "thumb", "m")) == ("5:thumb:m", 5)
+    assert disk_key((5, 0, "m")) is None  # an int where the word goes: not a part either
+    assert disk_key((5, "hls", "a:1", 3)) is None  # no colon inside a name's field
+    assert disk_key((5, "hls", "", 3)) is None
+    assert disk_key((5, "hls", 1.5, 3)) is None
+    assert disk_key((5, "x" * 33, 1)) is None
 
 
 def test_seal_records_the_hash_and_notices_damage() -> None:

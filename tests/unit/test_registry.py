@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from pyrogram import errors
 
+from tgstream.store import AuthKeyRecord
 from tgstream.store import SqliteStore as Store
-from tgstream.telegram.errors import FloodWaitTooLong
+from tgstream.telegram.errors import FloodWaitTooLong, TelegramUnavailable
 from tgstream.telegram.flood import FloodPolicy
 from tgstream.telegram.registry import DcRegistry, Link, PooledSession
 
@@ -211,4 +212,96 @@ async def test_a_long_flood_wait_on_the_export_benches_the_bot_and_fails_at_once
     assert flood.waits == {"auth.exportAuthorization": 1}
     assert flood.blocked_for(BOT_ID, "auth.exportAuthorization") > 290
     assert bot.imported == [] and not reg.warm(FOREIGN)
+    assert all(link.stopped for link in bot.links)
+
+
+# --- the start-up's warm-up ------------------------------------------------------------------
+
+KEPT, UNAUTHORIZED, KEYLESS = 4, 5, 1
+
+
+async def keep_keys(store: Store) -> None:
+    await store.save_auth_key(AuthKeyRecord(BOT_ID, KEPT, b"kept-4", True))
+    await store.save_auth_key(AuthKeyRecord(BOT_ID, UNAUTHORIZED, b"half-5", False))
+
+
+async def test_warm_up_opens_kept_keys_and_the_home_dc_and_makes_nothing(store: Store) -> None:
+    await keep_keys(store)
+    bot = Bot()
+    reg = registry(bot, store)
+    opened = await reg.warm_up([KEPT, HOME, UNAUTHORIZED, KEYLESS])
+    assert opened == [KEPT, HOME]
+    assert set(reg.pools) == {KEPT, HOME}
+    # No handshake, no import: only the kept keys were used.
+    assert bot.keys_made == [] and bot.imported == [] and bot.exported == []
+    assert reg.keys_created == {} and reg.imports == {}
+    assert {link.auth_key for link in bot.links} == {b"kept-4", b"home-key"}
+    # An opened DC is not opened twice.
+    assert await reg.warm_up([KEPT]) == [KEPT]
+    await settle(reg, KEPT)
+    links = len(bot.links)
+    assert await reg.warm_up([KEPT]) == [KEPT] and len(bot.links) == links
+    await reg.close()
+
+
+async def test_a_request_during_the_warm_up_joins_its_creation(store: Store) -> None:
+    await keep_keys(store)
+    bot = Bot()
+    reg = registry(bot, store, connections=3)
+    warming = asyncio.create_task(reg.warm_up([KEPT]))
+    await asyncio.sleep(0)  # the warm-up is connecting
+    member = await reg.acquire(KEPT, urgent=True)
+    assert await warming == [KEPT]
+    await settle(reg, KEPT)
+    # One pool: its first connection, the lane and two more; no second creation.
+    assert len([link for link in bot.links if link.dc == KEPT]) == 4
+    assert member.generation == reg.pools[KEPT].generation
+    reg.release(KEPT, member)
+    await reg.close()
+
+
+async def test_a_dc_that_fails_to_open_is_left_to_its_first_request(store: Store) -> None:
+    await keep_keys(store)
+
+    class Down(Bot):
+        async def connect(self, dc: int, auth_key: bytes) -> Link:
+            if dc == KEPT:
+                raise TelegramUnavailable("DC 4 is unreachable", 5)
+            return await super().connect(dc, auth_key)
+
+    bot = Down()
+    reg = registry(bot, store)
+    assert await reg.warm_up([KEPT, HOME]) == [HOME]
+    assert KEPT not in reg.pools and not bot.keys_made
+    await reg.close()
+
+
+async def test_requests_viewers_wait_on_are_counted_by_dc_into_the_store(store: Store) -> None:
+    bot = Bot()
+    reg = registry(bot, store)
+    for dc, urgent in ((FOREIGN, True), (FOREIGN, True), (FOREIGN, False), (HOME, True)):
+        reg.release(dc, await reg.acquire(dc, urgent))
+    assert reg.served == {FOREIGN: 2, HOME: 1}
+    await reg.flush_served()
+    assert reg.served == {}
+    reg.release(FOREIGN, await reg.acquire(FOREIGN, urgent=True))
+    await reg.flush_served()
+    await reg.flush_served()  # nothing new: nothing added
+    assert await store.dc_served() == {HOME: 1, FOREIGN: 3}
+    await reg.close()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5, 8])
+async def test_closing_during_a_warm_up_leaves_no_pool_behind(store: Store, turns: int) -> None:
+    """Closed `turns` turns of the loop into the warm-up: before it reads the key, while it
+    connects, or after."""
+    await keep_keys(store)
+    bot = Bot()
+    reg = registry(bot, store)
+    warming = asyncio.create_task(reg.warm_up([KEPT]))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    await reg.close()
+    assert await warming in ([], [KEPT])  # never an exception, whenever it was cut
+    assert reg.pools == {}
     assert all(link.stopped for link in bot.links)

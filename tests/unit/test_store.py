@@ -377,3 +377,54 @@ async def test_migrate_copies_the_media_probes(redis_url: str, tmp_path: Path) -
         assert await target.media_probe(78) == "{}"
     finally:
         await target.close()
+
+
+async def test_what_each_dc_served_adds_up_across_restarts_and_replicas(opener: Opener) -> None:
+    store = opener()
+    assert await store.dc_served() == {}
+    await store.add_dc_served({4: 3, 5: 1})
+    await store.add_dc_served({4: 2, 1: 0})  # nothing served there: no entry
+    other = opener()  # a replica on Redis; the same file again on SQLite
+    try:
+        await other.add_dc_served({5: 4})
+    finally:
+        await other.close()
+    store = await reopened(opener, store)
+    try:
+        assert await store.dc_served() == {4: 5, 5: 5}
+    finally:
+        await store.close()
+
+
+async def test_served_counts_added_while_redis_is_down_all_land(tmp_path: Path) -> None:
+    """Counts add up: each addition kept through an outage is replayed, none replaces
+    another (unlike writes of a value, where the newest stands for all)."""
+    redis = RedisProcess(tmp_path / "data", tmp_path / "redis.log", port=free_port()).start()
+    store = RedisStore(redis.url, timeout=0.5, retry_interval=3600)  # replays when told to
+    try:
+        await store.add_dc_served({4: 1})
+        redis.stop()
+        await store.add_dc_served({4: 2})
+        await store.add_dc_served({4: 3, 5: 1})
+        assert len(store.pending) == 3
+        redis.start()
+        assert await store.flush()
+        assert await store.dc_served() == {4: 6, 5: 1}
+    finally:
+        await store.close()
+        redis.stop()
+
+
+async def test_migrate_copies_what_each_dc_served(redis_url: str, tmp_path: Path) -> None:
+    from tgstream.store.migrate import migrate_session_dir
+
+    source = SqliteStore(tmp_path)
+    await source.add_dc_served({4: 12, 2: 3})
+    source.close_now()
+    done = await migrate_session_dir(tmp_path, redis_url)
+    assert done.dc_served == 2 and "2 DCs' served counts" in str(done)
+    target = RedisStore(redis_url)
+    try:
+        assert await target.dc_served() == {2: 3, 4: 12}
+    finally:
+        await target.close()

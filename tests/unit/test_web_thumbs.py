@@ -259,8 +259,11 @@ def test_thumbnail_keys_are_not_part_keys() -> None:
     key = thumbnail_key(info)
     assert key[0] == info.media_id  # dropped with the file's parts
     assert key != (info.media_id, 0, len(THUMB)) and len(key) == 3
-    assert disk_key(key) is None  # never on disk, never under a part's name
-    assert disk_key((info.media_id, 0, 1 << 20)) is not None
+    # On disk under a name of its own, never a part's, dropped with the file's parts.
+    name = disk_key(key)
+    assert name is not None and name[1] == info.media_id
+    parts = {disk_key((info.media_id, at, size)) for at in (0, 4096) for size in (4096, 1 << 20)}
+    assert name not in parts
 
 
 def test_page_links_without_a_thumbnail() -> None:

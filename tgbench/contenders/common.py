@@ -39,8 +39,11 @@ class Media:
     message: Any  # the Kurigram Message it came from
 
 
-def make_client(name: str, env: Mapping[str, str] = os.environ) -> Client:
-    """A bot client from tgstream's settings in `env` (the contender's own environment)."""
+def make_client(
+    name: str, env: Mapping[str, str] = os.environ, *, in_memory: bool = False
+) -> Client:
+    """A bot client from tgstream's settings in `env` (the contender's own environment);
+    `in_memory` keeps its session off the disk, so each start signs the bot in anew."""
     kwargs: dict[str, Any] = {}
     # Parsed exactly as tgstream parses them, so every contender dials the same DCs.
     if env.get("TG_DC_ADDRESSES"):
@@ -55,6 +58,7 @@ def make_client(name: str, env: Mapping[str, str] = os.environ) -> Client:
         bot_token=env["BOT_TOKEN"],
         workdir=str(Path(env["SESSION_DIR"])),
         no_updates=True,
+        in_memory=in_memory,
         **kwargs,
     )
 

@@ -45,7 +45,7 @@ async def post_faults(emu: EmulatorDep, request: Request) -> dict[str, Any]:
             await emu.set_down(dc, settings.down)
     if "account_bandwidth_bps" in update.model_fields_set:
         faults.account_bandwidth_bps = update.account_bandwidth_bps
-        faults.account_buckets.clear()
+        faults.account_lines.clear()
     if update.flood_waits is not None:
         faults.flood_waits.extend(update.flood_waits)
     if update.rpc_errors is not None:

@@ -3,8 +3,8 @@
 A segment is made by a PyAV job in a worker thread (transcode.py) over a RangedReader that
 reads the segment's planned bytes straight through, anything else a block at a time.  Made
 segments go into the part cache under a key of their own shape (media id, "hls", rendition,
-number): RAM only (the disk tier keeps parts), and dropped with the file's parts when the
-file is gone.  The part cache also gives single
+number): in RAM and on the disk tier like parts (a restart does not make them again), and
+dropped with the file's parts when the file is gone.  The part cache also gives single
 flight (viewers of the same segment share one job) and cancels a job when the last viewer
 waiting for it leaves: its reader then fails its next read, and PyAV stops.
 
@@ -52,25 +52,19 @@ class TranscodeBusy(Exception):
 
 
 def make(reader: RangedReader, probe: MediaProbe, rendition: Rendition, segment: Segment) -> Made:
-    """Make one segment (blocking, in a worker thread)."""
-    try:
-        try:
-            if rendition.kind == "video":
-                made = video_segment(reader, probe, segment)
-            elif rendition.track is None:
-                raise ValueError(f"rendition {rendition.name} names no track")
-            elif rendition.kind == "audio":
-                made = audio_segment(reader, probe, segment, rendition.track)
-            else:
-                made = subtitle_segment(reader, probe, segment, rendition.track)
-        except Unreadable:
-            reader.check()  # a failed read is not a broken file
-            raise
-        # FFmpeg may have taken a failed read for the end: never a cut-off segment.
-        reader.check()
-        return made
-    finally:
-        reader.close()
+    """Make one segment (blocking, in a worker thread); a failed read, never a cut-off
+    segment or a file taken for broken (RangedReader.run)."""
+
+    def job() -> Made:
+        if rendition.kind == "video":
+            return video_segment(reader, probe, segment)
+        if rendition.track is None:
+            raise ValueError(f"rendition {rendition.name} names no track")
+        if rendition.kind == "audio":
+            return audio_segment(reader, probe, segment, rendition.track)
+        return subtitle_segment(reader, probe, segment, rendition.track)
+
+    return reader.run(job)
 
 
 class SegmentJobs:

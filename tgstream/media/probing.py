@@ -162,16 +162,7 @@ class MediaProbes:
 
 
 def _inspect_and_close(reader: RangedReader) -> MediaProbe:
-    try:
-        try:
-            probe = inspect(reader)
-        except Unreadable:
-            reader.check()  # a failed read is not a broken file
-            raise
-        reader.check()
-        return probe
-    finally:
-        reader.close()
+    return reader.run(lambda: inspect(reader))
 
 
 def _parse(stored: str) -> MediaProbe | str | None:

@@ -131,6 +131,21 @@ class RangedReader:
         if self.failure is not None:
             raise self.failure
 
+    def run(self, job: Callable[[], T]) -> T:
+        """`job()`, which reads from this reader (in the worker thread), then the reader
+        closed.  A read that failed is what is raised, whatever the job made of it: FFmpeg
+        may take it for the end of the file (a cut-off result) or for a broken one."""
+        try:
+            try:
+                result = job()
+            except Exception:
+                self.check()
+                raise
+            self.check()
+            return result
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Close the open stream (from the worker thread)."""
         if self._stream is not None and not self.loop.is_closed():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -71,6 +72,23 @@ def _time(packet: av.Packet[Any]) -> float | None:
     if stamp is None or packet.time_base is None:
         return None
     return float(stamp * packet.time_base)
+
+
+def _starting_in(
+    container: InputContainer, source: Any, segment: Segment
+) -> Iterator[tuple[av.Packet[Any], float]]:
+    """The packets of `source` that start in the segment, with their start: one that
+    straddles a cut belongs to the segment it starts in, so consecutive segments share none
+    and miss none.  The container has been sought to the segment's start already."""
+    for packet in container.demux(source):
+        at = _time(packet)
+        if at is None:
+            continue
+        if at >= segment.end and not segment.last:
+            return
+        if at < segment.start - 1e-6 and segment.index > 0:
+            continue
+        yield packet, at
 
 
 def _ts_output() -> tuple[io.BytesIO, OutputContainer]:
@@ -138,21 +156,14 @@ def audio_segment(file: Any, probe: MediaProbe, segment: Segment, track: int) ->
             writer = _AudioWriter(out, encoder)
             _seek(container, probe, segment)
             resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
-            for packet in container.demux(source):
-                at = _time(packet)
-                if at is None:
-                    continue
-                # The packets that start in the segment, as the copy below takes them: the
-                # one that straddles a cut belongs to the segment it starts in.
-                if at >= segment.end and not segment.last:
-                    break
-                if at < segment.start - 1e-6 and segment.index > 0:
-                    continue
+            for packet, at in _starting_in(container, source, segment):
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
                     continue  # a damaged packet: its samples are skipped
                 for frame in frames:
+                    if not isinstance(frame, av.AudioFrame):
+                        continue
                     when: float | None = frame.time if frame.time is not None else at
                     for piece in resampler.resample(frame):
                         writer.write(piece, when)
@@ -185,14 +196,7 @@ def _copy_audio(
     with out:
         target = out.add_stream_from_template(source)
         _seek(container, probe, segment)
-        for packet in container.demux(source):
-            at = _time(packet)
-            if at is None:
-                continue
-            if at >= segment.end and not segment.last:
-                break
-            if at < segment.start - 1e-6 and segment.index > 0:
-                continue
+        for packet, _ in _starting_in(container, source, segment):
             base = packet.time_base
             shift = round(MPEGTS_OFFSET / base)
             if packet.pts is not None:
@@ -261,13 +265,8 @@ def subtitle_segment(file: Any, probe: MediaProbe, segment: Segment, track: int)
         codec = source.codec_context.name if source.codec_context is not None else ""
         _seek(container, probe, segment)
         cues = []
-        for packet in container.demux(source):
-            at = _time(packet)
-            if at is None or not packet.size:
-                continue
-            if at >= segment.end and not segment.last:
-                break
-            if at < segment.start - 1e-6 and segment.index > 0:
+        for packet, at in _starting_in(container, source, segment):
+            if not packet.size:
                 continue
             length = (
                 float(packet.duration * packet.time_base)

@@ -129,4 +129,15 @@ class StateStore(Protocol):
 
     async def save_media_probe(self, media_id: int, probe: str) -> None: ...
 
+    # --- how much each DC served: which DCs' pools a start-up opens at once ---------------
+
+    async def dc_served(self) -> dict[int, int]:
+        """By DC, the requests viewers waited on there (a stream's first part and its
+        hashes, a thumbnail: about two per stream), over the state's life."""
+        ...
+
+    async def add_dc_served(self, counts: dict[int, int]) -> None:
+        """Add `counts` to what each DC served (a replica's counts add to the others')."""
+        ...
+
     async def close(self) -> None: ...

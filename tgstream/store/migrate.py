@@ -32,6 +32,7 @@ class Migrated:
     copies: int = 0
     indexed: int = 0
     media_probes: int = 0
+    dc_served: int = 0
 
     def __str__(self) -> str:
         return (
@@ -39,7 +40,7 @@ class Migrated:
             f"{self.dc_map} DC map entries, {self.flood_deadlines} flood deadlines, "
             f"{self.revoked} revoked messages, {self.banned} banned users, "
             f"{self.copies} file copies, {self.indexed} indexed files, "
-            f"{self.media_probes} media probes"
+            f"{self.media_probes} media probes, {self.dc_served} DCs' served counts"
         )
 
 
@@ -128,6 +129,9 @@ async def migrate_session_dir(session_dir: Path, url: str) -> Migrated:
         for media_id, probe in source.all_media_probes():
             await target.save_media_probe(media_id, probe)
             done.media_probes += 1
+        served = await source.dc_served()
+        await target.add_dc_served(served)
+        done.dc_served = len(served)
         if target.pending:
             raise MigrationRefused(f"{target.describe()}: writes failed; run it again")
         return done

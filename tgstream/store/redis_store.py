@@ -25,6 +25,8 @@ Keys, all under `tgstream:`:
   index:{month}         hash  message id -> an indexed file (JSON), by month of posting
   index:where           hash  message id -> its month (which index:{month} holds it)
   probe:{media}         string  what a media probe found in the file (tgstream.media's JSON)
+  served                hash  dc -> streams it served (added to, never stamped: each
+                        replica's counts add up)
   written               hash  key (or key/field) -> when its last write was made, in ms
                         (none for missing:…, which only ever says "missing" until it ends)
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -145,6 +148,9 @@ class RedisStore:
         self._flusher: asyncio.Task[None] | None = None
         self._available = True
         self._dc_map_size = 0
+        # Each addition to `served` is kept apart while Redis is down: additions add up,
+        # so none may stand in for another the way a newer write to a key does.
+        self._additions = itertools.count()
 
     def describe(self) -> str:
         return redacted(self.url)
@@ -477,6 +483,19 @@ class RedisStore:
     async def save_media_probe(self, media_id: int, probe: str) -> None:
         key = f"{PREFIX}probe:{media_id}"
         await self._write(key, _fixed(("SET", key, probe)))
+
+    # --- streams served by DC -------------------------------------------------------------
+
+    async def dc_served(self) -> dict[int, int]:
+        found = await self._read(self.client.hgetall(f"{PREFIX}served"))
+        return {int(_text(dc)): int(_text(n)) for dc, n in sorted(found.items())}
+
+    async def add_dc_served(self, counts: dict[int, int]) -> None:
+        key = f"{PREFIX}served"
+        for dc, served in counts.items():
+            if served > 0:
+                addition = f"{key}/{dc}/{next(self._additions)}"
+                await self._write(addition, _fixed(("HINCRBY", key, dc, served)), stamped=False)
 
     # --- each bot's own session and update state ------------------------------------------
 

@@ -4,9 +4,10 @@ It holds what makes a restart warm: every auth key with its DC and whether it is
 (so no handshake or import is paid twice), the file -> DC map (so no migration is paid
 twice), resolved bin-channel files (so a link needs no message fetch after a restart, until
 the record is due for a recheck), flood deadlines (so a restart never calls a method
-Telegram told us to wait on) and what a media probe found in each file (so a file is probed
-once); and the owner's controls: revoked messages, banned users, and which bin-channel copy
-each user's file became.
+Telegram told us to wait on), what a media probe found in each file (so a file is probed
+once) and how many streams each DC served (so a start-up opens the busiest DCs'
+connections before anyone asks); and the owner's controls: revoked messages, banned users,
+and which bin-channel copy each user's file became.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS file_index (
 );
 CREATE INDEX IF NOT EXISTS file_index_month ON file_index (month, message_id);
 CREATE TABLE IF NOT EXISTS media_probes (media_id INTEGER PRIMARY KEY, probe TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dc_served (dc INTEGER PRIMARY KEY, served INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS flood_waits (
     bot_id INTEGER NOT NULL, method TEXT NOT NULL, until REAL NOT NULL,
     PRIMARY KEY (bot_id, method)
@@ -375,6 +377,22 @@ class SqliteStore:
             "INSERT OR REPLACE INTO media_probes (media_id, probe) VALUES (?, ?)",
             (media_id, probe),
         )
+
+    # --- streams served by DC -------------------------------------------------------------
+
+    async def dc_served(self) -> dict[int, int]:
+        with self._lock:
+            rows = self.db.execute("SELECT dc, served FROM dc_served ORDER BY dc").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def add_dc_served(self, counts: dict[int, int]) -> None:
+        for dc, served in counts.items():
+            if served > 0:
+                self._write(
+                    "INSERT INTO dc_served (dc, served) VALUES (?, ?) "
+                    "ON CONFLICT (dc) DO UPDATE SET served = served + excluded.served",
+                    (dc, served),
+                )
 
     # --- everything, for `tgstream state migrate` ------------------------------------------
 

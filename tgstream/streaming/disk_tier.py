@@ -43,18 +43,29 @@ INDEX_TIMEOUT = 2.0
 DISK_ERRORS = (OSError, sqlite3.Error)
 
 
+def _plain(value: object) -> bool:
+    """An int, or a short word: what may stand in a stored name between colons."""
+    if isinstance(value, int):
+        return not isinstance(value, bool)
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isidentifier()
+
+
 def disk_key(key: Hashable) -> tuple[str, int] | None:
-    """The stored name of a part cache key (media id, offset, limit) and its media id;
-    None for a key of another shape, which stays in RAM only.  Telegram's media id, not
-    any Python object, so the name is the same after a restart and in every process."""
-    if (
-        isinstance(key, tuple)
-        and len(key) == 3
-        and all(isinstance(k, int) and not isinstance(k, bool) for k in key)
-    ):
-        media_id, offset, limit = key
-        return f"{media_id}:{offset}:{limit}", media_id
-    return None
+    """The stored name of a part cache key and its media id; None for a key of another
+    shape, which stays in RAM only.  Keys: a part (media id, offset, limit), or something
+    made from a file (media id, "kind", ints or words...: a thumbnail, an HLS segment),
+    whose word keeps its name apart from every part's.  Telegram's media id, not any Python
+    object, so the name is the same after a restart and in every process."""
+    if not isinstance(key, tuple) or len(key) < 3 or not all(_plain(k) for k in key):
+        return None
+    media_id = key[0]
+    if not isinstance(media_id, int):
+        return None
+    if len(key) == 3 and all(isinstance(k, int) for k in key):
+        return f"{media_id}:{key[1]}:{key[2]}", media_id
+    if not isinstance(key[1], str):
+        return None
+    return ":".join(str(k) for k in key), media_id
 
 
 def seal(data: bytes) -> bytes:

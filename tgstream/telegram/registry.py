@@ -9,6 +9,11 @@ a connection that stops answering is replaced, key kept.  Failures of the export
 import or the connection are decided by the failure policy; a long flood wait on either
 call benches the bot for that call (persisted), and the creation fails at once with it.
 The bot's client is reached through a narrow Connector (connector.py for Kurigram).
+
+`warm_up` opens chosen DCs' pools at start-up, before anyone asks, only where the key is
+persisted and authorized (or is the home DC's): no handshake, no import.  A request that
+arrives meanwhile joins the creation under way.  The requests viewers waited on are counted
+by DC (`served`) for the store, which is how the next start-up knows whom to open.
 """
 
 from __future__ import annotations
@@ -118,6 +123,11 @@ class DcRegistry:
         # Members of reset pools still carrying requests: in flight until answered.
         self._retired: list[PooledSession] = []
         self._generations = itertools.count(1)
+        # Requests a viewer waited on (first parts, their hashes, thumbnails), by DC, not
+        # yet added to the store's counts (`flush_served`).
+        self.served: Counter[int] = Counter()
+        # Set by `close`: no pool is made after it (a warm-up may still be on its way).
+        self.closed = False
 
     def warm(self, dc: int) -> bool:
         return dc in self.pools
@@ -125,16 +135,66 @@ class DcRegistry:
     async def acquire(self, dc: int, urgent: bool = False) -> PooledSession:
         """A request slot on an authorized session of a DC (the pool is created on first
         use); hand it back with `release` once the answer is in."""
+        if urgent:
+            self.served[dc] += 1
         pool = self.pools.get(dc)
         if pool is None:
-            task = self._creating.get(dc)
-            if task is None:
-                task = asyncio.create_task(self._create_pool(dc))
-                self._creating[dc] = task
-                task.add_done_callback(lambda _: self._creating.pop(dc, None))
             # Shielded: one caller giving up must not abort the creation others wait for.
-            pool = await asyncio.shield(task)
+            pool = await asyncio.shield(self._creation(dc))
         return await pool.slots.acquire(urgent)
+
+    def _creation(self, dc: int) -> asyncio.Task[DcPool]:
+        """The creation of `dc`'s pool under way, or a new one."""
+        task = self._creating.get(dc)
+        if task is None:
+            task = asyncio.create_task(self._create_pool(dc))
+            self._creating[dc] = task
+            task.add_done_callback(lambda _: self._creating.pop(dc, None))
+        return task
+
+    async def warm_up(self, dcs: list[int]) -> list[int]:
+        """Open the pools of `dcs` that can be opened from what is kept: the home DC's key
+        (once signed in: `home_dc` is known then), or a persisted authorized key; the DCs
+        opened.  Never raises: a DC that fails is left to its first request, as without a
+        warm-up."""
+        bot = self.connector
+
+        async def openable(dc: int) -> bool:
+            if dc == bot.home_dc:
+                return True
+            record = await self.store.auth_key(bot.bot_id, dc)
+            return record is not None and record.authorized
+
+        async def one(dc: int) -> bool:
+            try:
+                if self.closed:
+                    return False
+                if dc not in self.pools and not await openable(dc):
+                    log.info("no key to warm up with", extra={"bot_id": bot.bot_id, "dc": dc})
+                    return False
+                if dc not in self.pools:
+                    await asyncio.shield(self._creation(dc))
+            except Exception as exc:  # its first request will try again
+                log.warning("warm-up failed", extra={"dc": dc, "error": repr(exc)})
+                return False
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.closed and task is not None and not task.cancelling():
+                    return False  # the registry closed under it, not this warm-up
+                raise
+            return True
+
+        opened = await asyncio.gather(*(one(dc) for dc in dcs))
+        warm = [dc for dc, ok in zip(dcs, opened, strict=True) if ok]
+        log.info("DC pools warm", extra={"bot_id": bot.bot_id, "dcs": warm})
+        return warm
+
+    async def flush_served(self) -> None:
+        """Add the counts since the last flush to the store's (which never raises on a
+        write: one that fails is kept or counted there)."""
+        counts, self.served = dict(self.served), Counter()
+        if counts:
+            await self.store.add_dc_served(counts)
 
     def release(self, dc: int, member: PooledSession) -> None:
         pool = self.pools.get(dc)
@@ -189,6 +249,9 @@ class DcRegistry:
         except BaseException:
             await stop_quietly(session)
             raise
+        if self.closed:
+            await stop_quietly(session)
+            raise ConnectionResetError("the DC registry was closed")
         generation = next(self._generations)
         pool = DcPool(dc, auth_key, SlotQueue(self.requests_per_connection), generation)
         pool.slots.add(PooledSession(session, generation))
@@ -262,6 +325,14 @@ class DcRegistry:
             await stop_quietly(member.session)
 
     async def close(self) -> None:
+        self.closed = True
+        # Creations under way (a warm-up's, at a stop during start-up) would add pools after.
+        creating = list(self._creating.values())
+        for task in creating:
+            task.cancel()
+        for task in creating:
+            with contextlib.suppress(BaseException):
+                await task
         pools, self.pools = list(self.pools.values()), {}
         for pool in pools:
             await self._close_pool(pool)

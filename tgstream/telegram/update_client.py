@@ -66,9 +66,21 @@ class UpdatesClient(Client):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Set while connected to the home DC (storage open, session up): sessions to other
+        # DCs can be opened from then on, before the sign-in's last calls are answered.
+        self.connected = asyncio.Event()
         storage = self.storage
         if isinstance(storage, SharedStorage) and storage.handles_updates:
             storage.queue = self.dispatcher.updates_queue = HandledQueue(storage)
+
+    async def connect(self) -> bool:
+        authorized = bool(await super().connect())
+        self.connected.set()
+        return authorized
+
+    async def disconnect(self) -> Any:
+        self.connected.clear()
+        return await super().disconnect()
 
     async def handle_updates(self, updates: Any) -> None:
         if not isinstance(self.storage, SharedStorage):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path as PathLib
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +29,7 @@ from .deadline import FirstByteClock
 from .errors import install_error_handlers
 from .page_probe import page_probe
 from .previews import page_links
+from .route_docs import Exp, MessageId, Sig, error_responses
 from .source import FileSource
 from .thumbs import add_routes as add_thumb_routes
 
@@ -58,10 +59,6 @@ class Server(Protocol):
 
 
 STATIC = PathLib(__file__).parent / "static"
-MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Sig = Annotated[str, Query(max_length=200)]
-# A link's end, unix seconds; absent on links that never end.  Malformed is forged (403).
-Exp = Annotated[str | None, Query(max_length=200)]
 
 
 class _NameConvertor(Convertor[str]):
@@ -86,19 +83,6 @@ DL_PATH = "/dl/{message_id}/{file_name:tgstream_name}"
 WATCH_PATH = "/watch/{message_id}/{file_name:tgstream_name}"
 
 
-# Spelled out rather than a "model": the watch route's HTML response class would relabel a
-# model's content as text/html.  Every error body is JSON, or a page for a client that
-# prefers HTML (errors.py).
-_ERROR_BODY = {
-    "application/json": {
-        "schema": {
-            "type": "object",
-            "properties": {"error": {"type": "string"}},
-            "required": ["error"],
-        }
-    },
-    "text/html": {"schema": {"type": "string"}},
-}
 _LANDING: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The service is up; its bot's t.me link once the bot has signed in. "
@@ -121,23 +105,11 @@ _LANDING: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-# What the link routes really answer besides success, so the served OpenAPI schema is one a
-# client (or schemathesis) can hold them to.  "4XX" also stops FastAPI from documenting a 422
-# that the validation handler above never sends.
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    "4XX": {
-        "content": _ERROR_BODY,
-        "description": "Malformed request (400), invalid or forged link (403), no such file "
-        "(404), expired or revoked link (410), for downloads, range not satisfiable (416), "
-        "or too many requests from this client (429, retry after Retry-After)",
-    },
-    502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
-    503: {
-        "content": _ERROR_BODY,
-        "description": "Telegram is busy, or did not answer within the first-byte deadline; "
-        "retry after Retry-After",
-    },
-}
+_ERRORS = error_responses(
+    "Malformed request (400), invalid or forged link (403), no such file (404), expired or "
+    "revoked link (410), for downloads, range not satisfiable (416), or too many requests "
+    "from this client (429, retry after Retry-After)"
+)
 _FILE_BODY = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The whole file, with its own media type", "content": _FILE_BODY},

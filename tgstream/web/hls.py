@@ -15,10 +15,10 @@ a message saying so; every segment job past TRANSCODE_SLOTS answers 503 with Ret
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Path, Query, Response
+from fastapi import Depends, FastAPI, Path, Response
 from starlette.exceptions import HTTPException
 
 from ..config import Settings
@@ -39,6 +39,7 @@ from ..streaming.source import ShorterThanDeclared
 from . import download
 from .abuse import AbuseLimits
 from .deadline import FirstByteClock
+from .route_docs import Exp, MessageId, Sig, error_responses
 from .source import FileSource
 
 log = logging.getLogger("tgstream.web.hls")
@@ -48,34 +49,14 @@ SEGMENT_TYPES = {"ts": "video/mp2t", "vtt": "text/vtt; charset=utf-8"}
 MASTER_PATH = "/hls/{message_id}/index.m3u8"
 CHILD_PATH = "/hls/{message_id}/{rendition}/{name}"
 
-MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Part = Annotated[str, Path(max_length=32)]
-Sig = Annotated[str, Query(max_length=200)]
-Exp = Annotated[str | None, Query(max_length=200)]
 
-_ERROR_BODY = {
-    "application/json": {
-        "schema": {
-            "type": "object",
-            "properties": {"error": {"type": "string"}},
-            "required": ["error"],
-        }
-    },
-    "text/html": {"schema": {"type": "string"}},
-}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {
-        "content": _ERROR_BODY,
-        "description": "Malformed request (400), forged link (403), no such file, rendition "
-        "or segment, or not audio/video (404), expired or revoked link (410), a file PyAV "
-        "cannot read (422), too many requests (429)",
-    },
-    502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
-    503: {
-        "content": _ERROR_BODY,
-        "description": "Telegram is busy, or every transcode slot is: retry after Retry-After",
-    },
-}
+_RESPONSES = error_responses(
+    "Malformed request (400), forged link (403), no such file, rendition or segment, or not "
+    "audio/video (404), expired or revoked link (410), a file PyAV cannot read (422), too "
+    "many requests (429)",
+    busy="Telegram is busy, or every transcode slot is: retry after Retry-After",
+)
 
 
 class Server(Protocol):

@@ -6,9 +6,9 @@ same way (403 forged, 410 expired or revoked) before anything is resolved."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from .. import links
@@ -21,6 +21,7 @@ from .deadline import FirstByteClock
 from .download import check_link
 from .headers import content_disposition, file_security_headers
 from .previews import M3U_TYPE, playlist
+from .route_docs import Exp, MessageId, Sig, error_responses
 from .source import FileSource
 
 __all__ = ["M3U_PATH", "THUMB_PATH", "add_routes", "thumb_etag"]
@@ -28,33 +29,11 @@ __all__ = ["M3U_PATH", "THUMB_PATH", "add_routes", "thumb_etag"]
 THUMB_PATH = "/thumb/{message_id}.jpg"
 M3U_PATH = "/m3u/{message_id}/{file_name:tgstream_name}"
 NO_THUMBNAIL = "this file has no thumbnail"
-_MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-_Sig = Annotated[str, Query(max_length=200)]
-_Exp = Annotated[str | None, Query(max_length=200)]
-_ERROR_BODY = {
-    "application/json": {
-        "schema": {
-            "type": "object",
-            "properties": {"error": {"type": "string"}},
-            "required": ["error"],
-        }
-    },
-    "text/html": {"schema": {"type": "string"}},
-}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    "4XX": {
-        "content": _ERROR_BODY,
-        "description": "Malformed request (400), invalid or forged link (403), no such file "
-        "or, for a thumbnail, none for this file (404), expired or revoked link (410), or too "
-        "many requests from this client (429, retry after Retry-After)",
-    },
-    502: {"content": _ERROR_BODY, "description": "Telegram refused the request"},
-    503: {
-        "content": _ERROR_BODY,
-        "description": "Telegram is busy, or did not answer within the first-byte deadline; "
-        "retry after Retry-After",
-    },
-}
+_ERRORS = error_responses(
+    "Malformed request (400), invalid or forged link (403), no such file or, for a "
+    "thumbnail, none for this file (404), expired or revoked link (410), or too many requests "
+    "from this client (429, retry after Retry-After)"
+)
 _THUMB_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file's thumbnail, as Telegram keeps it",
@@ -98,7 +77,7 @@ def add_routes(
             return await files.resolve(message_id)
 
     async def thumbnail(
-        request: Request, message_id: _MessageId, sig: _Sig = "", exp: _Exp = None
+        request: Request, message_id: MessageId, sig: Sig = "", exp: Exp = None
     ) -> Response:
         clock = FirstByteClock(deadline)
         info = await resolved(message_id, sig, exp, clock)
@@ -121,7 +100,7 @@ def add_routes(
         return Response(data, media_type="image/jpeg", headers=headers)
 
     async def m3u(
-        message_id: _MessageId, file_name: str, sig: _Sig = "", exp: _Exp = None
+        message_id: MessageId, file_name: str, sig: Sig = "", exp: Exp = None
     ) -> Response:
         info = await resolved(message_id, sig, exp, FirstByteClock(deadline))
         # The playlist's link ends when the playlist's own does.
