@@ -1,4 +1,5 @@
-"""The part pipeline: K parts in flight, delivered in order, memory bounded by K parts.
+"""The part pipeline: parts fetched ahead as the read-ahead policy allows (at most K), delivered
+in order, memory bounded by K parts.
 
 When the consumer stops (the viewer closed the connection, or the response failed), every
 part still in flight is cancelled, so no upstream request of that stream outlives it.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from .plan import Part
+from .readahead import ReadAhead
 
 Fetch = Callable[[Part], Coroutine[Any, Any, bytes]]
 
@@ -57,19 +60,17 @@ class LiveTasks:
         self.count -= 1
 
 
-START_WINDOW = 2
-
-
 class Pipeline:
     """The parts of one stream, fetched ahead and handed out in order.
 
-    The read-ahead starts at two parts and doubles whenever the viewer has to wait for the
-    next part (Telegram is the bottleneck: more parallel requests help), but never runs more
-    than two parts ahead per part already delivered.  A viewer slower than Telegram never
-    waits, so its read-ahead stays small; a player that reads a little after a seek and
-    leaves costs a few parts, not `in_flight` of them.  `release` drops everything fetched
-    ahead (a viewer who stopped reading should not pin it); the next `slice` starts again
-    from where the viewer is, through the part cache.
+    How far ahead is the read-ahead policy's (readahead.py): it grows with what the viewer
+    has taken, so a player that reads a little after a seek and leaves costs about what it
+    read, and a viewer that keeps reading soon has `in_flight` parts on their way.  The
+    viewer's progress comes from `slice` (a part asked for means those before it were
+    taken) and, finer, from `advance` as each piece of a part goes out.  `release` drops
+    everything fetched ahead (a viewer who stopped reading should not pin it); the next
+    `slice` starts again from where the viewer is, through the part cache.  What is
+    cancelled before a connection slot took it never reaches Telegram.
     """
 
     def __init__(
@@ -78,38 +79,40 @@ class Pipeline:
         fetch: Fetch,
         in_flight: int,
         live: LiveTasks | None = None,
+        in_hand: int = 0,
     ) -> None:
+        """`in_hand` parts at the start are the caller's already (a primed first part)."""
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
         self.parts = parts
         self.fetch = fetch
-        self.in_flight = in_flight
         self.live = live
         self.tasks: dict[int, asyncio.Task[bytes]] = {}
-        self.next_start = 0
-        self.window = min(START_WINDOW, in_flight)
-        self.delivered = 0
+        self.ends = list(itertools.accumulate(part.take for part in parts))
+        self.ahead = ReadAhead(self.ends, in_flight, in_hand=in_hand)
 
-    def _top_up(self, current: int) -> None:
-        self.next_start = max(self.next_start, current)
-        while self.next_start < len(self.parts) and self.next_start < current + self.window:
-            task = asyncio.create_task(self.fetch(self.parts[self.next_start]))
+    def _start(self, indices: range) -> None:
+        for index in indices:
+            task = asyncio.create_task(self.fetch(self.parts[index]))
             if self.live is not None:
                 self.live.track(task)
-            self.tasks[self.next_start] = task
-            self.next_start += 1
+            self.tasks[index] = task
+
+    def advance(self, position: int) -> None:
+        """The viewer has taken the body's bytes up to `position`."""
+        if position > self.ahead.position:
+            self._start(self.ahead.advance(position))
 
     async def slice(self, index: int) -> memoryview:
         """Part `index`'s slice of the body; indices are asked for in order."""
-        self._top_up(index)
+        begin = self.ends[index] - self.parts[index].take
+        self._start(self.ahead.advance(max(self.ahead.position, begin)))
+        if index not in self.tasks:
+            # A part said to be in hand that the caller asks for after all.
+            self._start(range(index, index + 1))
         task = self.tasks[index]
-        if not task.done():
-            self.window = min(self.in_flight, self.window * 2, START_WINDOW + 2 * self.delivered)
-            self._top_up(index)
         data = await task
         del self.tasks[index]
-        self.delivered += 1
-        self._top_up(index + 1)
         return checked_slice(self.parts[index], data)
 
     def release(self) -> None:
@@ -117,8 +120,7 @@ class Pipeline:
         for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
-        self.next_start = 0
-        self.window = min(START_WINDOW, self.in_flight)
+        self.ahead.release()
 
     async def close(self) -> None:
         tasks = list(self.tasks.values())

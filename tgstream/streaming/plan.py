@@ -92,9 +92,10 @@ def plan_parts(
       recurs across overlapping viewer ranges, which is what a part cache needs.
     * ``first_part_size`` (smaller than ``part_size``) shrinks only the first
       request, since the first reply gates time-to-first-byte.  Later requests
-      then grow by doubling (each as large as its offset's alignment allows) until
-      they are back on the ``part_size`` grid, e.g. 128K, 128K, 256K, 512K, 1M, ...;
-      that costs at most ``log2(part_size / first_part_size)`` extra requests.
+      then grow by at most doubling (and no larger than their offset's alignment
+      allows) until they are back on the ``part_size`` grid, e.g. 128K, 128K, 256K,
+      512K, 1M, ...; that costs at most ``2 * log2(part_size / first_part_size)``
+      extra requests.
       A ``first_part_size >= part_size`` changes nothing.
     * The last request keeps its full limit even when the range ends early in
       it: it overshoots by less than one request, stays cache-aligned, and a
@@ -123,6 +124,8 @@ def plan_parts(
         pos += take
         offset += limit
         # The lowest set bit of the offset is the largest power of two it is
-        # aligned to, hence the largest legal limit there.
-        limit = min(part_size, offset & -offset)
+        # aligned to, hence the largest legal limit there; doubling at most keeps the
+        # ladder after a seek gradual, so a viewer who reads a little and leaves does not
+        # leave a whole 1 MiB part behind when the first part ends on a 1 MiB boundary.
+        limit = min(part_size, offset & -offset, 2 * limit)
     return parts

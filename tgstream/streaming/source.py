@@ -58,8 +58,12 @@ class RangeStream:
             if end >= start
             else []
         )
-        self.in_flight = settings.in_flight
         self.live = live
+        # The first part is primed apart from the pipeline (urgently, before the headers),
+        # so the pipeline holds it as in hand.
+        self.pipeline = Pipeline(
+            self.parts, self._part, settings.in_flight, live, in_hand=min(1, len(self.parts))
+        )
         # The slice of the part being sent, by part index; dropped when the viewer stalls.
         self.held: tuple[int, memoryview] | None = None
         self.releases = 0
@@ -79,7 +83,8 @@ class RangeStream:
     async def body(self) -> AsyncGenerator[bytes, None]:
         """The range in pieces of at most SEND_CHUNK bytes."""
         loop = asyncio.get_running_loop()
-        pipeline = Pipeline(self.parts, self._part, self.in_flight, self.live)
+        pipeline = self.pipeline
+        sent = 0  # bytes of the body handed to the HTTP server: what read-ahead grows from
         try:
             for index, part in enumerate(self.parts):
                 at = 0
@@ -88,6 +93,7 @@ class RangeStream:
                         self.held = (index, await pipeline.slice(index))
                     chunk = bytes(self.held[1][at : at + SEND_CHUNK])
                     at += len(chunk)
+                    sent += len(chunk)
                     if at >= part.take:
                         self.held = None
                     stall = loop.call_later(RELEASE_AFTER, self._release, pipeline)
@@ -95,8 +101,15 @@ class RangeStream:
                         yield chunk
                     finally:
                         stall.cancel()
+                    # Taken once the HTTP server asks for more: a piece stuck behind a full
+                    # socket proves nothing, so a stalled viewer grows no read-ahead.
+                    pipeline.advance(sent)
         finally:
             await pipeline.close()
+
+    async def close(self) -> None:
+        """Cancel whatever is still being fetched for this range."""
+        await self.pipeline.close()
 
     def _release(self, pipeline: Pipeline) -> None:
         self.releases += 1
@@ -173,18 +186,22 @@ class FileStreams:
             info.media_id, fetch, self.cache, first, last, info.size, self.settings, self.live
         )
         try:
-            await stream.prime()
-        except ShortPart as short:
-            raise await self._shorter(info, short, fetch) from None
-        try:
-            async with contextlib.aclosing(stream.body()) as body:
-                async for chunk in body:
-                    yield chunk
-        except ShortPart as short:
-            # Too late for this response; the next one gets the real size.
-            if short.exact and short.real_size < info.size:
-                await self.resolver.correct_size(info, short.real_size)
-            raise
+            try:
+                await stream.prime()
+            except ShortPart as short:
+                raise await self._shorter(info, short, fetch) from None
+            try:
+                async with contextlib.aclosing(stream.body()) as body:
+                    async for chunk in body:
+                        yield chunk
+            except ShortPart as short:
+                # Too late for this response; the next one gets the real size.
+                if short.exact and short.real_size < info.size:
+                    await self.resolver.correct_size(info, short.real_size)
+                raise
+        finally:
+            # Whatever is still being fetched for it, however the range ended.
+            await stream.close()
 
     async def thumbnail(self, info: FileInfo) -> bytes:
         """The document's thumbnail (NoThumbnail when it has none), through the part cache
