@@ -61,6 +61,8 @@ class MemoryFiles:
     failure: Failure | None = None
     # What the streams did: the ranges asked for, and how many were closed.
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    # Whether each was asked for as the whole file without a Range (a download).
+    wholes: list[bool] = field(default_factory=list)
     closed: int = 0
     # Thumbnails by message id, and how many times one was asked for.
     thumbs: dict[int, bytes] = field(default_factory=dict)
@@ -78,8 +80,11 @@ class MemoryFiles:
             raise self.resolve_error
         return self.infos[message_id]
 
-    async def stream(self, info: FileInfo, first: int, last: int) -> AsyncGenerator[bytes, None]:
+    async def stream(
+        self, info: FileInfo, first: int, last: int, whole: bool = False
+    ) -> AsyncGenerator[bytes, None]:
         self.ranges.append((first, last))
+        self.wholes.append(whole)
         data = self.data[info.message_id]
         try:
             await asyncio.sleep(self.first_piece_delay)

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from tgstream.streaming.readahead import FLOOR, GROWTH, ReadAhead, allowance
+from tgstream.streaming.readahead import DOWNLOAD_GROWTH, FLOOR, GROWTH, ReadAhead, allowance
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -129,3 +129,15 @@ def test_every_walk_starts_exactly_what_the_rule_says(
                     if release:
                         ahead.release()
                         held = {j for j in held if j < ahead.current}
+
+
+def test_a_download_grows_to_its_full_read_ahead_after_a_few_mib() -> None:
+    # Still nothing ahead beyond FLOOR before a byte is taken (a stalled download holds
+    # little), then four bytes ahead per byte taken.
+    assert allowance(0, growth=DOWNLOAD_GROWTH) == FLOOR
+    assert allowance(4 * MiB, growth=DOWNLOAD_GROWTH) == 16 * MiB
+    ends = [(i + 1) * MiB for i in range(64)]
+    ahead = ReadAhead(ends, 16, growth=DOWNLOAD_GROWTH)
+    ahead.advance(0)
+    started = ahead.advance(4 * MiB)
+    assert started.stop - 1 >= 4 + 15 and ahead.next == 4 + 16

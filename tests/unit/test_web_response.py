@@ -152,6 +152,16 @@ async def test_single_range_is_206_and_byte_exact(
     assert site.files.ranges == [(start, end)]
 
 
+async def test_only_a_request_without_a_range_is_read_ahead_as_a_download(
+    site: Site, client: httpx.AsyncClient
+) -> None:
+    # A player always sends a Range (bytes=0- to start), to seek later; a download does not.
+    await client.get("/f/1")
+    await client.get("/f/1", headers={"Range": "bytes=0-"})
+    await client.get("/f/1", headers={"Range": "bytes=10-20"})
+    assert site.files.wholes == [True, False, False]
+
+
 @pytest.mark.parametrize(
     "header", ["bytes=0-1,5-6", "bytes=0-1, 9999999-", "items=0-1", "bytes=5-2", "bytes=x-"]
 )

@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from fractions import Fraction
 from typing import Any
 
 from .plan import Part
-from .readahead import ReadAhead
+from .readahead import GROWTH, ReadAhead
 
 Fetch = Callable[[Part], Coroutine[Any, Any, bytes]]
 
@@ -80,8 +81,10 @@ class Pipeline:
         in_flight: int,
         live: LiveTasks | None = None,
         in_hand: int = 0,
+        growth: Fraction = GROWTH,
     ) -> None:
-        """`in_hand` parts at the start are the caller's already (a primed first part)."""
+        """`in_hand` parts at the start are the caller's already (a primed first part);
+        `growth` is the read-ahead policy's, bytes ahead per byte taken."""
         if in_flight < 1:
             raise ValueError("in_flight must be at least 1")
         self.parts = parts
@@ -89,7 +92,7 @@ class Pipeline:
         self.live = live
         self.tasks: dict[int, asyncio.Task[bytes]] = {}
         self.ends = list(itertools.accumulate(part.take for part in parts))
-        self.ahead = ReadAhead(self.ends, in_flight, in_hand=in_hand)
+        self.ahead = ReadAhead(self.ends, in_flight, in_hand=in_hand, growth=growth)
 
     def _start(self, indices: range) -> None:
         for index in indices:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Final
 
-__all__ = ["FLOOR", "GROWTH", "ReadAhead", "allowance"]
+__all__ = ["DOWNLOAD_GROWTH", "FLOOR", "GROWTH", "ReadAhead", "allowance"]
 
 FLOOR: Final = 256 * 1024
 """Bytes that may be ahead before the viewer has taken any: the rest of the ladder of small
@@ -29,6 +29,13 @@ plus the parts' rounding and what socket buffers took that the player never read
 on Chromium's reads after each jump (tests/e2e/test_seek_upstream.py): 1.34x upstream/served
 at 1/4, 1.48x at 3/8; the price is a slower climb to the full read-ahead for a viewer that
 keeps reading (it takes about 4 round trips' worth of bytes to double)."""
+
+DOWNLOAD_GROWTH: Final = Fraction(4)
+"""The same rule for a request of the whole file without a Range: a download (curl, wget, a
+browser's Save), which reads to the end; a player always sends a Range, to seek.  Four
+bytes ahead per byte taken: the full read-ahead after the first few MiB, where a quarter
+would hold a 64 MiB download to a fifth of the account's speed.  A download that stalls
+at the start has still taken nothing, so it still holds only FLOOR ahead."""
 
 
 def allowance(consumed: int, floor: int = FLOOR, growth: Fraction = GROWTH) -> int:

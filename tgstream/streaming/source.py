@@ -18,6 +18,7 @@ from ..telegram.resolver import FileResolver
 from .cache import PartCache
 from .pipeline import LiveTasks, Pipeline, ShortPart, checked_slice
 from .plan import Part, plan_parts
+from .readahead import DOWNLOAD_GROWTH, GROWTH
 
 # (offset, limit, urgent): urgent marks the part a viewer is waiting to start on.
 FetchPart = Callable[[int, int, bool], Awaitable[bytes]]
@@ -49,6 +50,7 @@ class RangeStream:
         size: int,
         settings: StreamSettings,
         live: LiveTasks | None = None,
+        whole: bool = False,
     ) -> None:
         self.cache_key = cache_key
         self.fetch = fetch
@@ -62,7 +64,12 @@ class RangeStream:
         # The first part is primed apart from the pipeline (urgently, before the headers),
         # so the pipeline holds it as in hand.
         self.pipeline = Pipeline(
-            self.parts, self._part, settings.in_flight, live, in_hand=min(1, len(self.parts))
+            self.parts,
+            self._part,
+            settings.in_flight,
+            live,
+            in_hand=min(1, len(self.parts)),
+            growth=DOWNLOAD_GROWTH if whole else GROWTH,
         )
         # The slice of the part being sent, by part index; dropped when the viewer stalls.
         self.held: tuple[int, memoryview] | None = None
@@ -177,13 +184,24 @@ class FileStreams:
     async def resolve(self, message_id: int) -> FileInfo:
         return await self.resolver.get(message_id)
 
-    async def stream(self, info: FileInfo, first: int, last: int) -> AsyncGenerator[bytes, None]:
+    async def stream(
+        self, info: FileInfo, first: int, last: int, whole: bool = False
+    ) -> AsyncGenerator[bytes, None]:
         """Bytes `first..last` of the file.  The first piece comes only once the first part
         is in; if that part shows the file to be shorter than declared, ShorterThanDeclared
-        (the real size is learned) instead of any byte."""
+        (the real size is learned) instead of any byte.  `whole`: the whole file was asked
+        for without a Range, a download, read ahead as one (readahead.DOWNLOAD_GROWTH)."""
         fetch = self._fetcher(info)
         stream = RangeStream(
-            info.media_id, fetch, self.cache, first, last, info.size, self.settings, self.live
+            info.media_id,
+            fetch,
+            self.cache,
+            first,
+            last,
+            info.size,
+            self.settings,
+            self.live,
+            whole,
         )
         try:
             try:

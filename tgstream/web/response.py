@@ -131,7 +131,7 @@ class TelegramFileResponse(Response):
         headers["Content-Length"] = str(end - start + 1)
         if method == "HEAD":
             return Response(status_code=status, headers=headers, media_type=self.file_type)
-        body = await self._first_piece_in_hand(info, start, end)
+        body = await self._first_piece_in_hand(info, start, end, whole=byte_range is None)
         return StreamingResponse(
             self._observed(body, info, start, end),
             status_code=status,
@@ -140,10 +140,10 @@ class TelegramFileResponse(Response):
         )
 
     async def _first_piece_in_hand(
-        self, info: FileInfo, start: int, end: int
+        self, info: FileInfo, start: int, end: int, whole: bool
     ) -> AsyncGenerator[bytes, None]:
         """The body, its first piece already fetched: what fails up to it fails here."""
-        pieces = self.source.stream(info, start, end)
+        pieces = self.source.stream(info, start, end, whole)
         try:
             first = await anext(pieces)
         except StopAsyncIteration:  # an empty file: nothing to wait for

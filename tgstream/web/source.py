@@ -18,11 +18,14 @@ class FileSource(Protocol):
         HTTP (FileGone, TelegramUnavailable, UpstreamRejected)."""
         ...
 
-    def stream(self, info: FileInfo, first: int, last: int) -> AsyncGenerator[bytes, None]:
+    def stream(
+        self, info: FileInfo, first: int, last: int, whole: bool = False
+    ) -> AsyncGenerator[bytes, None]:
         """Bytes `first..last` (inclusive) of the file, in pieces; closed (aclose) when the
         response ends early.  The response takes the first piece before it sends a status
         line, so whatever fails up to there is still an HTTP error; ShorterThanDeclared
-        there means: answer again for its smaller file."""
+        there means: answer again for its smaller file.  `whole`: the whole file was asked for
+        without a Range (a download, which reads to the end)."""
         ...
 
     async def thumbnail(self, info: FileInfo) -> bytes:
