@@ -91,6 +91,17 @@ def _starting_in(
         yield packet, at
 
 
+def _remux(out: OutputContainer, target: Stream, packet: av.Packet[Any], shift: int) -> None:
+    """A packet copied into the output stream `target`, its timestamps moved by `shift`
+    (MPEGTS_OFFSET in the packet's time base)."""
+    if packet.pts is not None:
+        packet.pts += shift
+    if packet.dts is not None:
+        packet.dts += shift
+    packet.stream = target
+    out.mux(packet)
+
+
 def _ts_output() -> tuple[io.BytesIO, OutputContainer]:
     buffer = io.BytesIO()
     return buffer, av.open(buffer, "w", format="mpegts")
@@ -124,12 +135,7 @@ def video_segment(file: Any, probe: MediaProbe, segment: Segment) -> Made:
                         break
                 if not started:
                     continue
-                if packet.pts is not None:
-                    packet.pts += shift
-                if packet.dts is not None:
-                    packet.dts += shift
-                packet.stream = target
-                out.mux(packet)
+                _remux(out, target, packet, shift)
         return Made(buffer.getvalue(), time.thread_time() - clock)
     except av.FFmpegError as exc:
         raise Unreadable(f"cannot read the video ({exc.strerror or exc})") from None
@@ -197,14 +203,8 @@ def _copy_audio(
         target = out.add_stream_from_template(source)
         _seek(container, probe, segment)
         for packet, _ in _starting_in(container, source, segment):
-            base = packet.time_base
-            shift = round(MPEGTS_OFFSET / base)
-            if packet.pts is not None:
-                packet.pts += shift
-            if packet.dts is not None:
-                packet.dts += shift
-            packet.stream = target
-            out.mux(packet)
+            # time_base is set on every packet _starting_in yields.
+            _remux(out, target, packet, round(MPEGTS_OFFSET / packet.time_base))
     return Made(buffer.getvalue(), time.thread_time() - clock)
 
 
