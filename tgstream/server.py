@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
-from . import logs
+from . import logs, task_dump
 from .config import ConfigError, Settings, load_settings
 from .service import Services
 from .status import render as render_status
@@ -90,6 +90,7 @@ async def run(settings: Settings) -> int:
         return 2
     services.session_lock = session_lock
     asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
+    task_dump.install(asyncio.get_running_loop())
     open_files = raise_open_file_limit()
     return_part_memory()
     limits = EdgeLimits(

@@ -1,11 +1,26 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.processes import EmulatorProcess, ServerProcess
+from tests.support.processes import LIVE_SERVERS, EmulatorProcess, ServerProcess
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
+    """A failed test's report says where each server still running waits (its asyncio tasks,
+    from SIGUSR1), before the fixtures stop them: a hang then names its await."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for server in list(LIVE_SERVERS):
+        dump = server.task_dump()
+        if dump is not None:
+            report.sections.append((f"tasks of the server on port {server.port}", dump))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,24 @@ def test_full_get_and_head(shared_server: ServerProcess, big_file: tuple[bytes, 
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(SIZE)
     assert head.headers["etag"] == response.headers["etag"]
+
+
+def test_sigusr1_logs_where_every_task_waits_and_the_server_serves_on(
+    shared_server: ServerProcess, big_file: tuple[bytes, int]
+) -> None:
+    """`kill -USR1` writes one record of the asyncio tasks' await chains (for a server that
+    stops answering) and changes nothing else."""
+    data, message_id = big_file
+    url = shared_server.link(message_id, "movie.mp4")
+    with httpx.stream("GET", url, headers={"Range": "bytes=0-"}, timeout=60) as held:
+        assert held.status_code == 206
+        dump = shared_server.task_dump(wait=10)
+        assert dump is not None, "no task record after SIGUSR1"
+        record = json.loads(dump)
+        assert record["level"] == "warning" and record["tasks"] > 1
+        # The held stream's task is among them, down in the streaming layer.
+        assert "tgstream.streaming" in record["waiting"]
+    assert httpx.get(url, headers={"Range": "bytes=0-99"}).content == data[:100]
 
 
 @settings(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from tgemu.launch import free_port
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-test-secret-value"
 __all__ = ["ROOT", "SECRET", "EmulatorProcess", "ServerProcess", "free_port", "server_env"]
+# Every server made here, so a failed test's report can say where each running one waits.
+LIVE_SERVERS: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
 
 
 class EmulatorProcess(launch.EmulatorProcess):
@@ -81,6 +85,7 @@ class ServerProcess(launch.ServerProcess):
         env = {**launch.inherited_env(), **server_env(emu, session_dir, port, **self.extra_env)}
         options = launch.Options(cwd=session_dir.parent)
         super().__init__(env, port, log_path, nofile=nofile, options=options)
+        LIVE_SERVERS.add(self)
 
     def env(self) -> dict[str, str]:
         return dict(self.environ)
@@ -102,3 +107,20 @@ class ServerProcess(launch.ServerProcess):
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def task_dump(self, wait: float = 2.0) -> str | None:
+        """Where the server's asyncio tasks wait (its SIGUSR1 log record), or None when it is
+        not running or wrote none in time: for a failed test's report."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        before = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            with self.log_path.open("rb") as log:
+                log.seek(before)
+                for line in log.read().decode(errors="replace").splitlines():
+                    if '"asyncio tasks"' in line:
+                        return line
+        return None

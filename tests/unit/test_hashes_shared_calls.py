@@ -121,3 +121,43 @@ def test_a_failed_call_fails_its_sharers_and_the_next_part_asks_again() -> None:
         assert calls == 2
 
     asyncio.run(run())
+
+
+def test_a_call_just_answered_that_misses_the_position_is_asked_again_not_spun_on() -> None:
+    """The call for a later position of a stretch has answered, its bookkeeping not yet run,
+    when a part earlier in the stretch (which the answer does not hold) looks: it must ask
+    for itself.  Awaiting the finished call yields nothing to the loop, so looking again and
+    again spun the event loop for ever (the whole server stopped answering)."""
+
+    async def run() -> tuple[list[tuple[int, bool]], Coverage]:
+        telegram = Telegram()
+        hashes = FileHashes(telegram.ask)
+        looks = 0
+        book_coverage = hashes.book.coverage
+
+        def counted(media_id: int, start: int, stop: int) -> Coverage | int:
+            nonlocal looks
+            looks += 1
+            if looks > 50:
+                raise RuntimeError("the coverage is looked up in a loop that never yields")
+            return book_coverage(media_id, start, stop)
+
+        hashes.book.coverage = counted  # type: ignore[method-assign]
+        later = asyncio.create_task(hashes.coverage(INFO, 4 * RANGE, 5 * RANGE))
+        await _settle()
+
+        async def earlier_once_answered() -> Coverage:
+            # Woken by the same gate right after the call's own task: the call has returned
+            # when this runs, and its done-callbacks are still queued behind it.
+            await telegram.gate.wait()
+            return await hashes.coverage(INFO, RANGE, 2 * RANGE)
+
+        earlier = asyncio.create_task(earlier_once_answered())
+        await _settle()
+        telegram.gate.set()
+        await later
+        return telegram.calls, await earlier
+
+    calls, found = asyncio.run(run())
+    assert calls == [(4 * RANGE, False), (RANGE, False)]
+    assert found.ranges[0].offset == RANGE

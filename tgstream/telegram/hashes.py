@@ -45,7 +45,11 @@ class FileHashes:
     async def _learn(self, info: FileInfo, position: int, urgent: bool) -> None:
         key = (info.media_id, position // MAX_REQUEST)
         pending = self.pending.get(key)
-        if pending is not None and (pending[1] or not urgent):
+        # A call already answered (its entry goes in a callback still queued) did not hold
+        # this position, or the caller would have found it: never wait on it again.
+        # Awaiting a finished future does not yield, so the caller would look again and
+        # again with the loop never turning to that callback: the whole server stalls.
+        if pending is not None and not pending[0].done() and (pending[1] or not urgent):
             # Another part is asking about this stretch, at least as urgently: its answer
             # likely covers this position too (the caller looks again either way).
             await asyncio.shield(pending[0])

@@ -146,11 +146,18 @@ class DcRegistry:
     def _creation(self, dc: int) -> asyncio.Task[DcPool]:
         """The creation of `dc`'s pool under way, or a new one."""
         task = self._creating.get(dc)
-        if task is None:
+        # A finished one (its entry goes in a callback still queued) failed, or the pool
+        # would be in `pools`: awaiting it again yields nothing to the loop, so a caller
+        # that retries on its failure could spin without that callback ever running.
+        if task is None or task.done():
             task = asyncio.create_task(self._create_pool(dc))
             self._creating[dc] = task
-            task.add_done_callback(lambda _: self._creating.pop(dc, None))
+            task.add_done_callback(lambda done: self._created(dc, done))
         return task
+
+    def _created(self, dc: int, task: asyncio.Task[DcPool]) -> None:
+        if self._creating.get(dc) is task:
+            del self._creating[dc]
 
     async def warm_up(self, dcs: list[int]) -> list[int]:
         """Open the pools of `dcs` that can be opened from what is kept: the home DC's key
