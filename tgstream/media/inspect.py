@@ -16,7 +16,16 @@ import av
 from av.container import InputContainer
 from av.stream import Disposition, Stream
 
-from .probe import WEBM_CODECS, Keyframe, Kind, MediaProbe, Track, codec_string, mime_of
+from .probe import (
+    WEBM_CODECS,
+    Keyframe,
+    Kind,
+    MediaProbe,
+    Track,
+    Unreadable,
+    codec_string,
+    mime_of,
+)
 
 # FFmpeg's stream-info pass reads at most this much; codecs and layouts come from the header
 # anyway (Matroska's track entries, MP4's sample descriptions).
@@ -26,10 +35,6 @@ PROBE_MICROSECONDS = 1_000_000
 BUFFER = 64 * 1024
 
 OPEN_OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": str(PROBE_MICROSECONDS)}
-
-
-class Unreadable(Exception):
-    """PyAV cannot read this file as media (its message says why)."""
 
 
 def open_input(file: Any) -> InputContainer:

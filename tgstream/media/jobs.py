@@ -31,12 +31,10 @@ from ..metrics import Metrics
 from ..store import FileInfo
 from ..streaming.cache import PartCache
 from ..streaming.plan import PART_SIZE
-from .inspect import Unreadable
 from .playlists import Rendition
-from .probe import MediaProbe
+from .probe import MediaProbe, Unreadable
 from .reader import ByteSource, RangedReader
-from .segments import Segment
-from .transcode import Made, audio_segment, subtitle_segment, video_segment
+from .segments import Made, Segment
 
 # Seconds a job waits for a slot before it is refused, and how many may wait per slot.
 SLOT_WAIT = 2.0
@@ -56,13 +54,17 @@ def make(reader: RangedReader, probe: MediaProbe, rendition: Rendition, segment:
     segment or a file taken for broken (RangedReader.run)."""
 
     def job() -> Made:
+        # PyAV (26 MB of libraries) is loaded by the first segment made, not at start-up:
+        # a server that never transcodes never holds it.
+        from . import transcode
+
         if rendition.kind == "video":
-            return video_segment(reader, probe, segment)
+            return transcode.video_segment(reader, probe, segment)
         if rendition.track is None:
             raise ValueError(f"rendition {rendition.name} names no track")
         if rendition.kind == "audio":
-            return audio_segment(reader, probe, segment, rendition.track)
-        return subtitle_segment(reader, probe, segment, rendition.track)
+            return transcode.audio_segment(reader, probe, segment, rendition.track)
+        return transcode.subtitle_segment(reader, probe, segment, rendition.track)
 
     return reader.run(job)
 

@@ -16,6 +16,10 @@ KINDS: tuple[Kind, ...] = ("video", "audio", "subtitle", "other")
 TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"})
 
 
+class Unreadable(Exception):
+    """PyAV cannot read this file as media (its message says why)."""
+
+
 class ProbeFormatError(ValueError):
     """A stored probe that is not one this version wrote."""
 

@@ -19,8 +19,7 @@ from pathlib import PurePosixPath
 
 from ..store import FileInfo, StateStore
 from ..streaming.plan import PART_SIZE
-from .inspect import Unreadable, inspect
-from .probe import VERSION, MediaProbe, ProbeFormatError
+from .probe import VERSION, MediaProbe, ProbeFormatError, Unreadable
 from .reader import ByteSource, RangedReader
 
 log = logging.getLogger("tgstream.media.probing")
@@ -162,6 +161,9 @@ class MediaProbes:
 
 
 def _inspect_and_close(reader: RangedReader) -> MediaProbe:
+    # PyAV (26 MB of libraries) is loaded by the first probe, not at start-up.
+    from .inspect import inspect
+
     return reader.run(lambda: inspect(reader))
 
 

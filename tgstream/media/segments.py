@@ -25,6 +25,15 @@ SHORTEST_LAST = 1.0
 READ_PAST = 1 << 20
 
 
+@dataclass
+class Made:
+    """A segment's bytes and what making it cost."""
+
+    data: bytes
+    cpu_seconds: float = 0.0
+    audio_seconds: float = 0.0  # of audio transcoded
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     index: int

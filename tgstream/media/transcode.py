@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -27,10 +26,10 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.stream import Stream
 
-from .inspect import Unreadable, open_input
+from .inspect import open_input
 from .playlists import AAC_BIT_RATE, MPEGTS_OFFSET
-from .probe import MediaProbe
-from .segments import Segment
+from .probe import MediaProbe, Unreadable
+from .segments import Made, Segment
 from .vtt import Cue, cue_text, webvtt
 
 RATE = 48_000
@@ -40,15 +39,6 @@ AAC_FRAME = 1024
 CUT_TOLERANCE = 0.2
 # A subtitle packet that says nothing about its duration shows this long.
 DEFAULT_CUE = 4.0
-
-
-@dataclass
-class Made:
-    """A segment's bytes and what making it cost."""
-
-    data: bytes
-    cpu_seconds: float = 0.0
-    audio_seconds: float = 0.0  # of audio transcoded
 
 
 def _seek(container: InputContainer, probe: MediaProbe, segment: Segment) -> None:

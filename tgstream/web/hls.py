@@ -23,7 +23,6 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from ..media import Media, MediaProbe, NotMedia, TranscodeBusy
-from ..media.inspect import Unreadable
 from ..media.playlists import (
     master_playlist,
     media_playlist,
@@ -31,6 +30,7 @@ from ..media.playlists import (
     parse_rendition,
     parse_segment,
 )
+from ..media.probe import Unreadable
 from ..media.segments import plan_segments
 from ..metrics import Metrics
 from ..store import FileInfo
