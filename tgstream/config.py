@@ -201,7 +201,10 @@ class Settings(BaseSettings):
     requests_per_connection: int = Field(default=2, ge=1, le=16)
     """Requests outstanding on one connection: enough to keep it busy through a round trip,
     few enough that a viewer who leaves wastes little and a new one waits little."""
-    cache_size_mb: int = Field(default=128, ge=0)
+    cache_size_mb: int = Field(default=64, ge=0)
+    """The RAM part cache, in MiB: the parts being served and those just served.  Parts
+    served before come from the disk tier under it (CACHE_DISK_MB), so RAM holds only the
+    hot set: 64 parts, four viewers' full read-ahead, and a peak RSS within 250 MB."""
     cache_disk_mb: int = Field(default=2048, ge=0, le=16 * 1024 * 1024)
     """Budget of the disk tier under the part cache, in MiB; 0 turns it off."""
     cache_dir: Path = Field(default=Path(""), validate_default=True)

@@ -84,7 +84,7 @@ def test_minimal_environment(env: pytest.MonkeyPatch) -> None:
     assert s.parts_in_flight == 16
     assert s.connections_per_dc == 8
     assert s.requests_per_connection == 2
-    assert s.cache_size_mb == 128
+    assert s.cache_size_mb == 64
     assert s.first_part_kb == 128
     assert s.first_part_size == 128 * 1024
     assert s.flood_sleep_threshold == 10
