@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ async def outer(event: asyncio.Event) -> None:
 
 
 async def generated(event: asyncio.Event) -> None:
-    async def pieces() -> object:
+    async def pieces() -> AsyncIterator[int]:
         await event.wait()
         yield 1
 
@@ -31,18 +33,27 @@ async def generated(event: asyncio.Event) -> None:
         pass
 
 
-def test_a_chain_names_every_coroutine_down_to_the_future() -> None:
+def chain_while_waiting(
+    waits: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+) -> tuple[str, ...]:
+    """The await chain of a task running `waits` while it waits on an event."""
+
     async def main() -> tuple[str, ...]:
         event = asyncio.Event()
-        task = asyncio.create_task(outer(event))
-        await asyncio.sleep(0)
+        task = asyncio.create_task(waits(event))
+        for _ in range(3):  # a task it starts runs too
+            await asyncio.sleep(0)
         try:
             return task_dump.await_chain(task)
         finally:
             event.set()
             await task
 
-    chain = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_a_chain_names_every_coroutine_down_to_the_future() -> None:
+    chain = chain_while_waiting(outer)
     names = [link.split(" ")[-1] for link in chain]
     assert names[:3] == ["outer", "middle", "innermost"]
     assert "wait" in names  # asyncio.Event.wait
@@ -51,17 +62,7 @@ def test_a_chain_names_every_coroutine_down_to_the_future() -> None:
 
 
 def test_async_generators_are_followed() -> None:
-    async def main() -> tuple[str, ...]:
-        event = asyncio.Event()
-        task = asyncio.create_task(generated(event))
-        await asyncio.sleep(0)
-        try:
-            return task_dump.await_chain(task)
-        finally:
-            event.set()
-            await task
-
-    names = [link.split(" ")[-1] for link in asyncio.run(main())]
+    names = [link.split(" ")[-1] for link in chain_while_waiting(generated)]
     assert names[:2] == ["generated", "pieces"]
 
 
@@ -93,26 +94,15 @@ def test_the_log_record_holds_every_chain(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.WARNING, logger="tgstream.tasks"):
         asyncio.run(main())
     (record,) = caplog.records
-    assert record.tasks == 4  # the three and main itself
-    assert any(line.startswith("3x ") and "innermost" in line for line in record.waiting)
+    assert getattr(record, "tasks") == 4  # noqa: B009 (the three and main itself)
+    waiting = getattr(record, "waiting")  # noqa: B009
+    assert any(line.startswith("3x ") and "innermost" in line for line in waiting)
 
 
 def test_a_task_awaiting_a_task_shows_where_that_one_waits() -> None:
-    async def main() -> tuple[str, ...]:
-        event = asyncio.Event()
-        inner = asyncio.create_task(outer(event))
+    async def waiter(event: asyncio.Event) -> None:
+        await asyncio.create_task(outer(event))
 
-        async def waiter() -> None:
-            await inner
-
-        task = asyncio.create_task(waiter())
-        await asyncio.sleep(0)
-        try:
-            return task_dump.await_chain(task)
-        finally:
-            event.set()
-            await task
-
-    chain = asyncio.run(main())
+    chain = chain_while_waiting(waiter)
     names = [link.split(" ")[-1] for link in chain]
     assert names[0] == "waiter" and "<Task>" in names and "innermost" in names
