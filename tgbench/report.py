@@ -345,6 +345,8 @@ def table(result: dict[str, Any]) -> str:
         lines += _contenders(result)
     if "replicas" in result:
         lines += [*replicas_report.lines(result["replicas"], result["workload"]), ""]
+    if "replicas_failed" in result:
+        lines += [f"5. replicas behind HAProxy: failed ({result['replicas_failed']})", ""]
     lines.append(
         f"CPU floor: AES-256-IGE on one core {result['aes_ige_mb_s']:.0f} MB/s "
         f"= {result['cpu_floor_s_per_gb']:.1f} CPU s per GB"

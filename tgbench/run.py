@@ -106,11 +106,21 @@ def bench(
                 started = time.monotonic()
                 raw[contender.name].append(_one(emu, contender, files, work, run, base, only))
                 say(f"run {run + 1}/{runs}: {contender.name} ({time.monotonic() - started:.0f} s)")
-        scaled = _replicas(emu, work, runs, base, say) if scale else None
+        scaled: Any = None
+        failed: str | None = None
+        if scale:
+            try:
+                scaled = _replicas(emu, work, runs, base, say)
+            except Exception as exc:  # the other scenarios' half hour is still worth printing
+                failed = f"{type(exc).__name__}: {exc}"
+                say(f"scenario 5 failed: {failed}")
     result = report.summarize(contenders, raw, work, _network(), aes)
     if scaled is not None:
         result["replicas"] = scaled
         result["all_bytes_correct"] = result["all_bytes_correct"] and scaled["bytes_correct"]
+    if failed is not None:
+        result["replicas_failed"] = failed
+        result["all_bytes_correct"] = False
     return result
 
 

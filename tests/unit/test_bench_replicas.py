@@ -125,3 +125,17 @@ def test_bench_table_with_scenario_5_alone() -> None:
     assert "medians of 1 run(s)" in text and "5. N replicas on one Redis" in text
     assert "targets for tgstream" not in text
     assert "every replica served correct bytes: yes" in text
+
+
+def test_a_scenario_5_that_failed_is_said_and_fails_the_run() -> None:
+    result = {
+        "workload": asdict(FULL),
+        "network": NETWORK,
+        "aes_ige_mb_s": 180.0,
+        "cpu_floor_s_per_gb": 1e9 / 180e6,
+        "runs_per_figure": 1,
+        "replicas_failed": "RuntimeError: HAProxy's stats name [], not ['tgstream1']",
+        "all_bytes_correct": False,
+    }
+    text = table(result)
+    assert "5. replicas behind HAProxy: failed (RuntimeError: HAProxy's stats name" in text
