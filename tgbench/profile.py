@@ -24,9 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import tgcrypto
-
 from . import load
+from .floor import aes_ige_mb_s
 from .lineup import Server, lineup
 from .meter import Meter, rss_bytes
 from .run import _emulator
@@ -53,13 +52,7 @@ def _thread_cpu(pid: int) -> tuple[float, float]:
 def ige_floor_s_per_gb(seconds: float = 0.5, block: int = 1 << 20) -> float:
     """tgbench/floor.py's measure in CPU time, not wall time: on a shared machine the wall
     clock also counts the other processes' turns, and the server's figure is CPU time."""
-    key, iv, data = os.urandom(32), os.urandom(32), os.urandom(block)
-    done = 0
-    started = time.thread_time()
-    while (spent := time.thread_time() - started) < seconds:
-        tgcrypto.ige256_decrypt(data, key, iv)
-        done += block
-    return spent / (done / 1e9)
+    return 1e3 / aes_ige_mb_s(seconds, block, clock=time.thread_time)
 
 
 def _py_spy() -> str:

@@ -50,7 +50,9 @@ SESSION: tuple[tuple[str, float], ...] = (
     ("to", 0.10),
     ("to", 0.90),
 )
-_CHROMIUM_ARGS = [
+# Without the networking flags Chromium spends its start-up on connections this closed
+# network refuses; --no-sandbox because CI runs as root.  The browser tests use these too.
+CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -58,8 +60,8 @@ _CHROMIUM_ARGS = [
     "--disable-quic",
     "--disable-sync",
     "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
 ]
+_PLAYER_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 
 Say = Callable[[str], None]
 
@@ -177,7 +179,7 @@ async def _chromium(url: str) -> AsyncIterator[tuple[Player, str]]:
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=_CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=_PLAYER_ARGS
         )
         try:
             page = await browser.new_page()

@@ -17,20 +17,10 @@ from playwright.sync_api import sync_playwright
 from tests.e2e.conftest import new_server
 from tests.e2e.test_bot_flow import replies_to
 from tests.support.processes import ROOT, EmulatorProcess, ServerProcess
+from tgbench.record import CHROMIUM_ARGS
 from tgemu.demo.sample import make_sample_video
 
 CHROMIUM = "/usr/bin/chromium"
-# Without the networking flags Chromium spends its start-up on connections this closed
-# network refuses; --no-sandbox because CI runs as root.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-quic",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "artifacts" / "tests"))
 SECONDS = 20
 USER = 52001

@@ -40,27 +40,38 @@ async def test_latency_bandwidth_and_account_cap(emu: EmulatorProcess, workdir: 
         assert time.monotonic() - started >= 4 * MiB / 4_000_000
 
 
+PARTS = 4
+
+
+async def shaped_reads(emu: EmulatorProcess, workdir: Path, together: bool) -> float:
+    """Seconds to read PARTS 1 MiB parts from DC 4 at 80 ms and 8 MB/s over one media
+    connection, one after another or all asked at once; the bytes checked on the way."""
+    data = os.urandom(PARTS * MiB)
+    location = document_location(emu.upload(data, dc=4)["file_id"])
+
+    def part(index: int) -> raw.functions.upload.GetFile:
+        return raw.functions.upload.GetFile(location=location, offset=index * MiB, limit=MiB)
+
+    async with make_client(emu.config, "bot", workdir) as client:
+        media = await client.get_session(4, is_media=True)
+        emu.faults(dcs={"4": {"latency_ms": 80, "bandwidth_bps": 8_000_000}})
+        started = time.monotonic()
+        if together:
+            answers = await asyncio.gather(*(media.invoke(part(i)) for i in range(PARTS)))
+        else:
+            answers = [await media.invoke(part(i)) for i in range(PARTS)]
+        elapsed = time.monotonic() - started
+    assert b"".join(answer.bytes for answer in answers) == data
+    return elapsed
+
+
 async def test_one_request_in_flight_pays_the_round_trip_and_the_transfer(
     emu: EmulatorProcess, workdir: Path
 ) -> None:
     """1 MiB parts one at a time at 80 ms and 8 MB/s: 80 ms + 131 ms each, about 5 MB/s (a
     real link's arithmetic); the allowance that filled during the latency gave 8 MB/s."""
-    parts = 4
-    data = os.urandom(parts * MiB)
-    location = document_location(emu.upload(data, dc=4)["file_id"])
-    async with make_client(emu.config, "bot", workdir) as client:
-        media = await client.get_session(4, is_media=True)
-        emu.faults(dcs={"4": {"latency_ms": 80, "bandwidth_bps": 8_000_000}})
-        got = b""
-        started = time.monotonic()
-        for part in range(parts):
-            answer = await media.invoke(
-                raw.functions.upload.GetFile(location=location, offset=part * MiB, limit=MiB)
-            )
-            got += answer.bytes
-        elapsed = time.monotonic() - started
-    assert got == data
-    assert elapsed >= parts * (0.080 + MiB / 8_000_000)
+    elapsed = await shaped_reads(emu, workdir, together=False)
+    assert elapsed >= PARTS * (0.080 + MiB / 8_000_000)
 
 
 async def test_replies_in_flight_together_queue_on_the_connection(
@@ -68,24 +79,8 @@ async def test_replies_in_flight_together_queue_on_the_connection(
 ) -> None:
     """Four parts asked at once on one connection arrive one transfer apart: together they
     take one round trip plus four transfers, not one round trip plus one."""
-    parts = 4
-    data = os.urandom(parts * MiB)
-    location = document_location(emu.upload(data, dc=4)["file_id"])
-    async with make_client(emu.config, "bot", workdir) as client:
-        media = await client.get_session(4, is_media=True)
-        emu.faults(dcs={"4": {"latency_ms": 80, "bandwidth_bps": 8_000_000}})
-        started = time.monotonic()
-        answers = await asyncio.gather(
-            *(
-                media.invoke(
-                    raw.functions.upload.GetFile(location=location, offset=part * MiB, limit=MiB)
-                )
-                for part in range(parts)
-            )
-        )
-        elapsed = time.monotonic() - started
-    assert b"".join(answer.bytes for answer in answers) == data
-    assert elapsed >= 0.080 + parts * MiB / 8_000_000
+    elapsed = await shaped_reads(emu, workdir, together=True)
+    assert elapsed >= 0.080 + PARTS * MiB / 8_000_000
 
 
 def test_a_dc_that_is_down_refuses_connections(emu: EmulatorProcess) -> None:

@@ -110,32 +110,28 @@ def test_section_prints_both_counts_and_what_bounds_them() -> None:
     assert "MISSED replicas 2..N" in "\n".join(lines(missed, asdict(FULL)))
 
 
-def test_bench_table_with_scenario_5_alone() -> None:
-    raw = [{"replicas": n, "runs": [_run(n)]} for n in (1, 3)]
-    result = {
+def _scenario_5_alone(**outcome: Any) -> dict[str, Any]:
+    """`tgstream bench --replicas`'s result around `outcome` (its figures, or its failure)."""
+    return {
         "workload": asdict(FULL),
         "network": NETWORK,
         "aes_ige_mb_s": 180.0,
         "cpu_floor_s_per_gb": 1e9 / 180e6,
         "runs_per_figure": 1,
-        "replicas": summarize(raw, 8, NETWORK, cores=2),
-        "all_bytes_correct": True,
+        **outcome,
     }
-    text = table(result)
+
+
+def test_bench_table_with_scenario_5_alone() -> None:
+    raw = [{"replicas": n, "runs": [_run(n)]} for n in (1, 3)]
+    replicas = summarize(raw, 8, NETWORK, cores=2)
+    text = table(_scenario_5_alone(replicas=replicas, all_bytes_correct=True))
     assert "medians of 1 run(s)" in text and "5. N replicas on one Redis" in text
     assert "targets for tgstream" not in text
     assert "every replica served correct bytes: yes" in text
 
 
 def test_a_scenario_5_that_failed_is_said_and_fails_the_run() -> None:
-    result = {
-        "workload": asdict(FULL),
-        "network": NETWORK,
-        "aes_ige_mb_s": 180.0,
-        "cpu_floor_s_per_gb": 1e9 / 180e6,
-        "runs_per_figure": 1,
-        "replicas_failed": "RuntimeError: HAProxy's stats name [], not ['tgstream1']",
-        "all_bytes_correct": False,
-    }
-    text = table(result)
+    failed = "RuntimeError: HAProxy's stats name [], not ['tgstream1']"
+    text = table(_scenario_5_alone(replicas_failed=failed, all_bytes_correct=False))
     assert "5. replicas behind HAProxy: failed (RuntimeError: HAProxy's stats name" in text
