@@ -570,9 +570,9 @@ def test_random_path_tokens(
         assert (location.host, location.port) == ("127.0.0.1", site.server.port)
         COUNTS["path: redirects followed"] += 1
         response = site.raw(method, location.raw_path)
-    if response.request.url.raw_path == b"/":
-        # httpx resolves dot segments even in a raw path ("/dl/../" goes out as "/"): that
-        # asked for the landing page, which is there for anyone.
+    if response.request.url.path == "/":
+        # httpx resolves dot segments even in a raw path ("/dl/../?sig=" goes out as
+        # "/?sig="): that asked for the landing page, which is there for anyone.
         COUNTS["path: resolved to the landing page"] += 1
         assert response.status_code == 200
         return

@@ -6,6 +6,7 @@ restart."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ def fetch(server: Server, message_id: int, first: int, last: int) -> bytes:
 def dc(stats: dict[str, Any], number: int) -> dict[str, Any]:
     figures: dict[str, Any] = stats["dcs"][str(number)]
     return figures
+
+
+def settled_connections(emu: EmulatorProcess, number: int, within: float = 5.0) -> int:
+    """The DC's open connections once a connection the client closed has been seen closed
+    (a busy machine takes a moment), or as they are when `within` has passed."""
+    deadline = time.monotonic() + within
+    while True:
+        count = int(dc(emu.stats(), number)["open_connections"])
+        if count <= 1 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
 
 
 def test_sequential_signs_in_at_every_start_and_makes_one_media_session_per_dc(
@@ -60,10 +72,11 @@ def test_sequential_signs_in_at_every_start_and_makes_one_media_session_per_dc(
             stats = emu.stats()
             file_dc = dc(stats, FILE_DC)
             # One media session on the file's DC: its own new key, one authorization
-            # imported into it, and no regular session beside it (one connection open).
+            # imported into it, and no regular session beside it (one connection open once
+            # the key's handshake connection, closed by the client, is gone at the DC too).
             assert file_dc["auth_keys_created"] == 1, start
             assert file_dc["auth_imports"] == 1, start
-            assert file_dc["open_connections"] == 1, start
+            assert settled_connections(emu, FILE_DC) == 1, start
             assert stats["methods"]["auth.exportAuthorization"] == 1, start
             # One 1 MiB getFile per chunk: three for the first range, one for the second.
             assert file_dc["getfile_requests"] == 4, start
