@@ -27,6 +27,7 @@ from .dav import BASE as DAV_BASE
 from .dav import DavView
 from .deadline import FirstByteClock
 from .errors import install_error_handlers
+from .head import answer_head_wherever_get
 from .page_probe import page_probe
 from .previews import page_links
 from .route_docs import Exp, MessageId, Sig, error_responses
@@ -269,5 +270,5 @@ def create_app(
         )
         for path in (DAV_BASE, DAV_BASE + "/{rest:path}"):
             app.router.routes.append(Route(path, view, methods=None, include_in_schema=False))
-
+    answer_head_wherever_get(app)
     return app

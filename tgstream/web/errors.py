@@ -29,6 +29,7 @@ from ..store import SharedStateDown
 from ..telegram.errors import FileGone, TelegramUnavailable, UpstreamRejected
 from .abuse import TooManyRequests
 from .deadline import DeadlineMissed
+from .head import allowed_methods
 from .pages import error_page, page_headers, prefers_html
 
 log = logging.getLogger("tgstream.web.errors")
@@ -100,7 +101,12 @@ def install_error_handlers(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return answer(request, exc.status_code, str(exc.detail), exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and headers and "Allow" in headers:
+            allowed = allowed_methods(app, request.scope)
+            if allowed:
+                headers = {**headers, "Allow": ", ".join(sorted(allowed))}
+        return answer(request, exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(FileGone)
     async def gone(request: Request, exc: FileGone) -> Response:
