@@ -17,6 +17,7 @@ import hashlib
 import io
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,6 +96,11 @@ class DiskTier:
         self.state: State = "off"
         self.store: Any = None  # diskcache.Cache once open
         self.pool: ThreadPoolExecutor | None = None
+        # The index's write lock, taken in this process before SQLite's: every lookup is a
+        # write (LRU keeps the time of use), and threads that find SQLite's lock taken sleep
+        # in its busy handler for up to tens of milliseconds at a time, far longer than a
+        # lookup holds it.  Parts are read and checked outside it, in parallel.
+        self.index = threading.Lock()
         self.writes: set[asyncio.Future[None]] = set()
         self.used = 0
         self.hits = 0
@@ -168,7 +174,8 @@ class DiskTier:
         return data
 
     def _read(self, name: str) -> bytes | None:
-        handle = self.store.get(name, default=None, read=True)
+        with self.index:
+            handle = self.store.get(name, default=None, read=True)
         if handle is None:
             return None
         if isinstance(handle, bytes):
@@ -180,7 +187,8 @@ class DiskTier:
         if data is None:
             self.corrupt += 1
             log.warning("disk cache part damaged, fetched again", extra={"part": name})
-            self.store.delete(name)
+            with self.index:
+                self.store.delete(name)
         return data
 
     async def write(self, key: Hashable, data: bytes) -> None:
@@ -214,7 +222,7 @@ class DiskTier:
         sealed = io.BytesIO(seal(data))
         # One transaction: the count before and after is this write's own doing, even with
         # another process writing to the same directory.
-        with self.store.transact():
+        with self.index, self.store.transact():
             before = len(self.store)
             replaced = name in self.store
             self.store.set(name, sealed, read=True, tag=media_id)
@@ -229,7 +237,7 @@ class DiskTier:
 
         async def evict() -> None:
             try:
-                await self._run(lambda: self.store.evict(media_id))
+                await self._run(lambda: self._evict(media_id))
             except diskcache.Timeout:
                 return
             except DISK_ERRORS as exc:
@@ -238,6 +246,10 @@ class DiskTier:
         future = asyncio.ensure_future(evict())
         self.writes.add(future)
         future.add_done_callback(self.writes.discard)
+
+    def _evict(self, media_id: int) -> None:
+        with self.index:
+            self.store.evict(media_id)
 
     async def close(self) -> None:
         """Finish the writes under way, then close the store."""

@@ -43,7 +43,9 @@ def allowance(consumed: int, floor: int = FLOOR, growth: Fraction = GROWTH) -> i
     `consumed` bytes of its range."""
     if consumed < 0:
         raise ValueError(f"consumed must not be negative, got {consumed}")
-    return max(floor, int(consumed * growth))
+    # Integer arithmetic: this runs for every piece a stream sends, and a Fraction product
+    # costs more than the rest of the step (floor division is int() of the product here).
+    return max(floor, consumed * growth.numerator // growth.denominator)
 
 
 class ReadAhead:

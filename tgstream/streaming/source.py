@@ -91,6 +91,7 @@ class RangeStream:
         """The range in pieces of at most SEND_CHUNK bytes."""
         loop = asyncio.get_running_loop()
         pipeline = self.pipeline
+        stall = _StallWatch(loop, lambda: self._release(pipeline))
         sent = 0  # bytes of the body handed to the HTTP server: what read-ahead grows from
         try:
             for index, part in enumerate(self.parts):
@@ -103,15 +104,16 @@ class RangeStream:
                     sent += len(chunk)
                     if at >= part.take:
                         self.held = None
-                    stall = loop.call_later(RELEASE_AFTER, self._release, pipeline)
+                    stall.waiting()
                     try:
                         yield chunk
                     finally:
-                        stall.cancel()
+                        stall.taken()
                     # Taken once the HTTP server asks for more: a piece stuck behind a full
                     # socket proves nothing, so a stalled viewer grows no read-ahead.
                     pipeline.advance(sent)
         finally:
+            stall.stop()
             await pipeline.close()
 
     async def close(self) -> None:
@@ -124,6 +126,43 @@ class RangeStream:
             self.live.released += 1
         self.held = None
         pipeline.release()
+
+
+class _StallWatch:
+    """Calls `stalled` once a piece has waited RELEASE_AFTER for the viewer to take it.
+
+    One timer per stream, moved on as pieces are taken, rather than one per piece: a
+    stream sends a piece every few microseconds when the viewer keeps up, and creating and
+    cancelling a timer for each was a visible share of the event loop's work."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stalled: Callable[[], None]) -> None:
+        self.loop = loop
+        self.stalled = stalled
+        self.since: float | None = None  # when the piece now waiting was offered
+        self.timer: asyncio.TimerHandle | None = None
+
+    def waiting(self) -> None:
+        self.since = self.loop.time()
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.since + RELEASE_AFTER, self._check)
+
+    def taken(self) -> None:
+        self.since = None
+
+    def _check(self) -> None:
+        self.timer = None
+        if self.since is None:
+            return  # taken since; the next piece offered sets a new timer
+        due = self.since + RELEASE_AFTER
+        if self.loop.time() >= due:
+            self.stalled()
+        else:
+            self.timer = self.loop.call_at(due, self._check)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 PROBE_BLOCK = 4096
