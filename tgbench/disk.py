@@ -6,6 +6,7 @@ works) and whether every byte was right."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,9 @@ from .lineup import Server, lineup
 from .scenarios import DC, MiB
 
 TARGET = 5.0  # from disk at least this many times the emulated Telegram ceiling
+# Streams timed from disk, the median reported: one 64 MiB stream lasts a fifth of a
+# second there, and one scheduling hiccup on a shared machine moves it by a tenth.
+DISK_READS = 3
 
 
 def _getfile_requests(emu: EmulatorProcess) -> int:
@@ -36,10 +40,10 @@ def _written(server: Server, size: int, timeout: float = 120.0) -> None:
     raise RuntimeError("the disk tier did not write the file in time")
 
 
-async def _stream(url: str, data: bytes) -> load.Fetch:
+async def _stream(url: str, data: bytes, reads: int = 1) -> list[load.Fetch]:
     async with load.client() as http:
         await load.fetch(http, url, data, read=1)  # the file resolved, the DC warm
-        return await load.fetch(http, url, data, check_after=True)
+        return [await load.fetch(http, url, data, check_after=True) for _ in range(reads)]
 
 
 def run(
@@ -62,12 +66,13 @@ def run(
     server.start()
     try:
         url = server.link(message_id)
-        cold = asyncio.run(_stream(url, data))
+        # One stream: a second would find the parts on disk already.
+        (cold,) = asyncio.run(_stream(url, data))
         _written(server, len(data))
         server.stop()
         server.start()
         before = _getfile_requests(emu)
-        warm = asyncio.run(_stream(url, data))
+        warm = asyncio.run(_stream(url, data, DISK_READS))
         getfile = _getfile_requests(emu) - before
     finally:
         server.stop()
@@ -75,19 +80,22 @@ def run(
     def mb_s(got: load.Fetch) -> float:
         return len(data) / got.seconds / 1e6 if got.error is None else 0.0
 
+    fetches = [cold, *warm]
     return {
         "mib": mib,
         "telegram_mb_s": mb_s(cold),
-        "disk_mb_s": mb_s(warm),
+        "disk_mb_s": statistics.median(mb_s(f) for f in warm),
+        "disk_runs_mb_s": [mb_s(f) for f in warm],
         "ceiling_mb_s": ceiling_mb_s,
         "getfile_after_restart": getfile,
-        "bytes_correct": cold.error is None and warm.error is None,
-        "errors": [e for e in (cold.error, warm.error) if e],
+        "bytes_correct": all(f.error is None for f in fetches),
+        "errors": [f.error for f in fetches if f.error],
     }
 
 
 def table(row: dict[str, Any]) -> str:
     ratio = row["disk_mb_s"] / row["ceiling_mb_s"]
+    runs = row.get("disk_runs_mb_s", [row["disk_mb_s"]])
     verdict = "met" if ratio >= TARGET else "NOT met"
     return "\n".join(
         [
@@ -96,6 +104,7 @@ def table(row: dict[str, Any]) -> str:
             f"  from disk (restarted)  {row['disk_mb_s']:8.1f} MB/s"
             f"   {ratio:.1f}x the emulated ceiling of {row['ceiling_mb_s']:.0f} MB/s"
             f" (target {TARGET:.0f}x: {verdict})",
+            f"    median of {len(runs)} streams: {', '.join(f'{r:.1f}' for r in runs)} MB/s",
             f"  getFile requests after the restart: {row['getfile_after_restart']};"
             f" bytes correct: {'yes' if row['bytes_correct'] else 'NO'}",
         ]

@@ -11,6 +11,7 @@ def row(disk_mb_s: float) -> dict[str, object]:
         "mib": 64,
         "telegram_mb_s": 30.0,
         "disk_mb_s": disk_mb_s,
+        "disk_runs_mb_s": [380.0, disk_mb_s, 410.5],
         "ceiling_mb_s": 64.0,
         "getfile_after_restart": 0,
         "bytes_correct": True,
@@ -22,5 +23,6 @@ def test_the_lines_say_both_rates_and_the_verdict() -> None:
     assert "from Telegram (cold)       30.0 MB/s" in met
     assert "from disk (restarted)     400.0 MB/s" in met
     assert "6.2x the emulated ceiling of 64 MB/s (target 5x: met)" in met
+    assert "median of 3 streams: 380.0, 400.0, 410.5 MB/s" in met
     assert "getFile requests after the restart: 0; bytes correct: yes" in met
     assert "target 5x: NOT met" in table(row(190.0))
