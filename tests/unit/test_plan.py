@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tgstream.streaming.plan import PART_SIZE, Part, plan_parts, validate_request
+from tgstream.streaming.plan import (
+    PART_SIZE,
+    Part,
+    PartPlan,
+    part_ends,
+    plan_parts,
+    validate_request,
+)
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -395,3 +403,64 @@ def test_every_pair_of_a_tiny_file(first_part_size: int | None) -> None:
                 file[p.offset : p.offset + p.limit][p.skip : p.skip + p.take] for p in parts
             )
             assert out == file[start : end + 1], (start, end)
+
+
+# --- the plan a stream holds: computed, not stored ------------------------------------
+
+
+def eager_plan(start: int, end: int, part_size: int, first_part_size: int | None) -> list[Part]:
+    """The plan as one loop that makes every part: the statement PartPlan computes."""
+    limit = part_size if first_part_size is None else min(first_part_size, part_size)
+    parts: list[Part] = []
+    offset, pos = start - start % limit, start
+    while pos <= end:
+        take = min(end + 1, offset + limit) - pos
+        parts.append(Part(offset=offset, limit=limit, skip=pos - offset, take=take))
+        pos += take
+        offset += limit
+        limit = min(part_size, offset & -offset, 2 * limit)
+    return parts
+
+
+@settings(max_examples=600)
+@given(
+    start=st.integers(0, 40 * MIB),
+    length=st.integers(1, 40 * MIB),
+    part_size=st.sampled_from([64 * KIB, 256 * KIB, MIB]),
+    first=st.sampled_from([None, 4 * KIB, 32 * KIB, 128 * KIB, MIB]),
+)
+@example(start=0, length=1, part_size=MIB, first=None)
+@example(start=MIB, length=MIB, part_size=MIB, first=None)
+@example(start=MIB - 1, length=2, part_size=MIB, first=128 * KIB)
+def test_the_computed_plan_is_the_eager_one(
+    start: int, length: int, part_size: int, first: int | None
+) -> None:
+    end = start + length - 1
+    plan = PartPlan(start, end, end + 1, part_size=part_size, first_part_size=first)
+    expected = eager_plan(start, end, part_size, first)
+    assert len(plan) == len(expected)
+    assert list(plan) == expected
+    assert [plan[i - len(plan)] for i in range(len(plan))] == expected  # negative indices
+    assert list(plan.ends) == list(itertools.accumulate(p.take for p in expected))
+    assert list(part_ends(plan)) == list(plan.ends) == part_ends(expected)
+    assert plan[1:3] == expected[1:3] and plan.ends[-2:] == list(plan.ends)[-2:]
+    for outside in (len(plan), -len(plan) - 1):
+        with pytest.raises(IndexError):
+            plan[outside]
+        with pytest.raises(IndexError):
+            plan.ends[outside]
+
+
+def test_a_plan_of_a_big_film_holds_only_its_ladder() -> None:
+    """A viewer of 4 GiB from byte 12345 holds its ladder of small parts, not 4,096 parts
+    (the eager plan and its list of ends took 734 KB here)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        plan = PartPlan(12345, 4 * GIB - 1, 4 * GIB, first_part_size=128 * KIB)
+        ends = plan.ends
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(plan) == 4096 + 3 and ends[-1] == 4 * GIB - 12345
+    assert held < 2048, held

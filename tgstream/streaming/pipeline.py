@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from fractions import Fraction
 from typing import Any
 
-from .plan import Part
+from .plan import Part, part_ends
 from .readahead import GROWTH, ReadAhead
 
 Fetch = Callable[[Part], Coroutine[Any, Any, bytes]]
@@ -91,7 +90,7 @@ class Pipeline:
         self.fetch = fetch
         self.live = live
         self.tasks: dict[int, asyncio.Task[bytes]] = {}
-        self.ends = list(itertools.accumulate(part.take for part in parts))
+        self.ends = part_ends(parts)
         self.ahead = ReadAhead(self.ends, in_flight, in_hand=in_hand, growth=growth)
 
     def _start(self, indices: range) -> None:

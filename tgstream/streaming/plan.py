@@ -8,10 +8,20 @@ and the end-to-end tests hold the two to each other.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, overload
 
-__all__ = ["PART_SIZE", "Part", "plan_parts", "validate_request"]
+__all__ = [
+    "PART_SIZE",
+    "Part",
+    "PartEnds",
+    "PartPlan",
+    "part_ends",
+    "plan_parts",
+    "validate_request",
+]
 
 PART_SIZE: Final = 1 << 20
 """Largest ``limit`` Telegram serves, and the chunk no request may straddle."""
@@ -106,26 +116,124 @@ def plan_parts(
     legal non-precise limits (powers of two from 4 KiB to 1 MiB).  An empty
     file has no byte range, so it has no plan either.
     """
-    if not 0 <= start <= end < size:
-        raise ValueError(f"need 0 <= start <= end < size, got {start}, {end}, {size}")
-    _check_limit("part_size", part_size)
-    limit = part_size
-    if first_part_size is not None:
-        _check_limit("first_part_size", first_part_size)
-        limit = min(first_part_size, part_size)
+    return list(PartPlan(start, end, size, part_size=part_size, first_part_size=first_part_size))
 
-    parts: list[Part] = []
-    offset = start - start % limit
-    pos = start
-    while pos <= end:
-        skip = pos - offset
-        take = min(end + 1, offset + limit) - pos
-        parts.append(Part(offset=offset, limit=limit, skip=skip, take=take))
-        pos += take
-        offset += limit
-        # The lowest set bit of the offset is the largest power of two it is
-        # aligned to, hence the largest legal limit there; doubling at most keeps the
-        # ladder after a seek gradual, so a viewer who reads a little and leaves does not
-        # leave a whole 1 MiB part behind when the first part ends on a 1 MiB boundary.
-        limit = min(part_size, offset & -offset, 2 * limit)
-    return parts
+
+class PartPlan(Sequence[Part]):
+    """`plan_parts`' parts, each made when asked for.
+
+    A plan is a short ladder of small parts (the first one's skip, then sizes doubling up to
+    `part_size`) followed by plain `part_size` blocks, which are arithmetic.  Only the ladder
+    is kept: a stream of a 4 GiB film holds a few numbers, not 4,096 parts and their running
+    ends (730 KB, held for as long as its viewer stays, paused or not).
+    """
+
+    __slots__ = ("_end", "_head", "_head_ends", "_part_size", "_tail_count", "_tail_offset")
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        size: int,
+        *,
+        part_size: int = PART_SIZE,
+        first_part_size: int | None = None,
+    ) -> None:
+        if not 0 <= start <= end < size:
+            raise ValueError(f"need 0 <= start <= end < size, got {start}, {end}, {size}")
+        _check_limit("part_size", part_size)
+        limit = part_size
+        if first_part_size is not None:
+            _check_limit("first_part_size", first_part_size)
+            limit = min(first_part_size, part_size)
+
+        head: list[Part] = []
+        offset = start - start % limit
+        pos = start
+        # Once a part would be a whole block at a block boundary, every later one is too.
+        while pos <= end and not (limit == part_size and pos == offset):
+            skip = pos - offset
+            take = min(end + 1, offset + limit) - pos
+            head.append(Part(offset=offset, limit=limit, skip=skip, take=take))
+            pos += take
+            offset += limit
+            # The lowest set bit of the offset is the largest power of two it is aligned
+            # to, hence the largest legal limit there; doubling at most keeps the ladder
+            # after a seek gradual, so a viewer who reads a little and leaves does not
+            # leave a whole 1 MiB part behind when the first part ends on a 1 MiB boundary.
+            limit = min(part_size, offset & -offset, 2 * limit)
+        self._head = tuple(head)
+        self._head_ends = tuple(itertools.accumulate(part.take for part in head))
+        self._part_size = part_size
+        self._end = end
+        self._tail_offset = offset
+        self._tail_count = (end - pos) // part_size + 1 if pos <= end else 0
+
+    def __len__(self) -> int:
+        return len(self._head) + self._tail_count
+
+    @overload
+    def __getitem__(self, index: int) -> Part: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Part]: ...
+
+    def __getitem__(self, index: int | slice) -> Part | Sequence[Part]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = _position(index, len(self))
+        if position < len(self._head):
+            return self._head[position]
+        offset = self._tail_offset + (position - len(self._head)) * self._part_size
+        take = min(self._end + 1, offset + self._part_size) - offset
+        return Part(offset=offset, limit=self._part_size, skip=0, take=take)
+
+    @property
+    def ends(self) -> PartEnds:
+        return PartEnds(self)
+
+    def end_of(self, position: int) -> int:
+        """Where part `position`'s bytes end in the body: the running total of the takes."""
+        if position < len(self._head_ends):
+            return self._head_ends[position]
+        done = self._head_ends[-1] if self._head_ends else 0
+        blocks = position - len(self._head_ends) + 1
+        return done + min(blocks * self._part_size, self._end + 1 - self._tail_offset)
+
+
+class PartEnds(Sequence[int]):
+    """A plan's running ends (where each part's bytes end in the body), made when asked
+    for; increasing by construction."""
+
+    __slots__ = ("_plan",)
+
+    def __init__(self, plan: PartPlan) -> None:
+        self._plan = plan
+
+    def __len__(self) -> int:
+        return len(self._plan)
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._plan.end_of(_position(index, len(self)))
+
+
+def part_ends(parts: Sequence[Part]) -> Sequence[int]:
+    """Where each part's bytes end in the body; computed, not stored, for a PartPlan."""
+    if isinstance(parts, PartPlan):
+        return parts.ends
+    return list(itertools.accumulate(part.take for part in parts))
+
+
+def _position(index: int, length: int) -> int:
+    position = index + length if index < 0 else index
+    if not 0 <= position < length:
+        raise IndexError(index)
+    return position

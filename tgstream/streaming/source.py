@@ -17,7 +17,7 @@ from ..telegram.errors import NoThumbnail, UpstreamRejected
 from ..telegram.resolver import FileResolver
 from .cache import PartCache
 from .pipeline import LiveTasks, Pipeline, ShortPart, checked_slice
-from .plan import Part, plan_parts
+from .plan import Part, PartPlan
 from .readahead import DOWNLOAD_GROWTH, GROWTH
 
 # (offset, limit, urgent): urgent marks the part a viewer is waiting to start on.
@@ -56,7 +56,7 @@ class RangeStream:
         self.fetch = fetch
         self.cache = cache
         self.parts = (
-            plan_parts(start, end, size, first_part_size=settings.first_part_size)
+            PartPlan(start, end, size, first_part_size=settings.first_part_size)
             if end >= start
             else []
         )
@@ -99,16 +99,18 @@ class RangeStream:
                 while at < part.take:
                     if self.held is None or self.held[0] != index:
                         self.held = (index, await pipeline.slice(index))
-                    chunk = bytes(self.held[1][at : at + SEND_CHUNK])
-                    at += len(chunk)
-                    sent += len(chunk)
-                    if at >= part.take:
-                        self.held = None
+                    begin = at
+                    at = min(at + SEND_CHUNK, part.take)
+                    sent += at - begin
                     stall.waiting()
                     try:
-                        yield chunk
+                        # The piece is no local of this frame: once the server has sent it,
+                        # nothing here holds it while the viewer is slow to take the next.
+                        yield bytes(self.held[1][begin:at])
                     finally:
                         stall.taken()
+                    if at >= part.take:
+                        self.held = None
                     # Taken once the HTTP server asks for more: a piece stuck behind a full
                     # socket proves nothing, so a stalled viewer grows no read-ahead.
                     pipeline.advance(sent)
@@ -249,8 +251,13 @@ class FileStreams:
                 raise await self._shorter(info, short, fetch) from None
             try:
                 async with contextlib.aclosing(stream.body()) as body:
-                    async for chunk in body:
-                        yield chunk
+                    while True:
+                        # Passed on, never held in a local while the next is awaited (a
+                        # stalled viewer would pin the piece already sent).
+                        try:
+                            yield await anext(body)
+                        except StopAsyncIteration:
+                            break
             except ShortPart as short:
                 # Too late for this response; the next one gets the real size.
                 if short.exact and short.real_size < info.size:

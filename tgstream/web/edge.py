@@ -9,6 +9,8 @@ adds, per connection:
   of the previous response, on keep-alive), or the connection is closed;
 - a stall deadline: a response whose socket has not taken a byte for STALL_TIMEOUT is cut;
 - a small write buffer, so a stalled viewer pins a few KiB of the server, not a part;
+- a `tgstream.writable` scope extension: a response that makes its next piece only once the
+  socket takes more holds no piece while its viewer is stalled;
 - a connection cap: at MAX_CONNECTIONS (or what the open-file limit allows) the oldest
   connection that has not sent a request yet makes room, else the new one is closed at
   once, so idle sockets can never lock real viewers out.
@@ -39,6 +41,8 @@ FD_RESERVE = 256
 # is 64 KiB).  The kernel's socket buffer already absorbs what a network needs in flight;
 # this is only the overflow a stalled viewer pins, beside the piece being sent.
 WRITE_HIGH_WATER = 4 * 1024
+# The scope extension by which a response waits for the socket before making its next piece.
+WRITABLE = "tgstream.writable"
 
 
 def return_part_memory() -> None:
@@ -161,6 +165,16 @@ class EdgeProtocol(H11Protocol):
         super().handle_events()
         if self.cycle is not cycle:
             self._head_received()  # a complete head arrived: the request runs
+            if self.cycle is not None:
+                # The request's task has been created, not run: the app sees this.
+                extensions = self.cycle.scope.setdefault("extensions", {})
+                extensions[WRITABLE] = {"wait": self._writable}
+
+    async def _writable(self) -> None:
+        """Return once the socket takes more (at once unless writing is paused), or the
+        connection is gone (uvicorn lets its waiters go then)."""
+        if self.flow.write_paused and not self.transport.is_closing():
+            await self.flow.drain()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
@@ -33,6 +33,7 @@ from .conditional import (
     last_modified_of,
 )
 from .deadline import FirstByteClock
+from .edge import WRITABLE
 from .errors import error_response_for
 from .headers import content_disposition, file_security_headers, is_active_content
 from .source import FileSource
@@ -132,8 +133,8 @@ class TelegramFileResponse(Response):
         if method == "HEAD":
             return Response(status_code=status, headers=headers, media_type=self.file_type)
         body = await self._first_piece_in_hand(info, start, end, whole=byte_range is None)
-        return StreamingResponse(
-            self._observed(body, info, start, end),
+        return _PiecesResponse(
+            self._observed(body, info, start, end, _writable_of(scope)),
             status_code=status,
             headers=headers,
             media_type=self.file_type,
@@ -151,7 +152,12 @@ class TelegramFileResponse(Response):
         return _chain(first, pieces)
 
     async def _observed(
-        self, body: AsyncGenerator[bytes, None], info: FileInfo, start: int, end: int
+        self,
+        body: AsyncGenerator[bytes, None],
+        info: FileInfo,
+        start: int,
+        end: int,
+        writable: Callable[[], Awaitable[None]],
     ) -> AsyncIterator[bytes]:
         """The body, with the metrics and the one log line per stream."""
         metrics = self.metrics
@@ -160,12 +166,21 @@ class TelegramFileResponse(Response):
         outcome = "complete"
         try:
             async with contextlib.aclosing(body):
-                async for chunk in body:
+                while True:
+                    # The next piece is made once the socket takes more: a viewer who
+                    # stopped reading then pins only what its socket buffer holds.
+                    await writable()
+                    try:
+                        chunk = await anext(body)
+                    except StopAsyncIteration:
+                        break
                     if sent == 0:
                         metrics.ttfb.observe(time.monotonic() - self.started)
+                    size = len(chunk)
                     yield chunk
-                    sent += len(chunk)
-                    metrics.bytes_served.inc(len(chunk))
+                    del chunk  # not held while the socket is waited for
+                    sent += size
+                    metrics.bytes_served.inc(size)
         except GeneratorExit:
             outcome = "client_closed"
             raise
@@ -197,8 +212,48 @@ class TelegramFileResponse(Response):
             )
 
 
+def _writable_of(scope: Scope) -> Callable[[], Awaitable[None]]:
+    """What waits until the viewer's socket takes more: the edge protocol's, or (another
+    ASGI server, an in-process test client) nothing to wait for."""
+    extension = scope.get("extensions", {}).get(WRITABLE)
+    if extension is None:
+        return _at_once
+    wait: Callable[[], Awaitable[None]] = extension["wait"]
+    return wait
+
+
+async def _at_once() -> None:
+    return None
+
+
 async def _chain(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    # No piece is kept in a local of this frame once yielded: a viewer who stops reading
+    # would pin it beside what its socket buffer holds.
+    head = [first]
+    del first
     async with contextlib.aclosing(rest):
-        yield first
-        async for piece in rest:
-            yield piece
+        yield head.pop()
+        while True:
+            try:
+                yield await anext(rest)
+            except StopAsyncIteration:
+                return
+
+
+class _PiecesResponse(StreamingResponse):
+    """Starlette's StreamingResponse, but the piece just sent is not held in a local while
+    the next is awaited: for a stalled viewer that wait is long, and the piece 16 KiB."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        pieces = aiter(self.body_iterator)
+        while True:
+            try:
+                await send(
+                    {"type": "http.response.body", "body": await anext(pieces), "more_body": True}
+                )
+            except StopAsyncIteration:
+                break
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
