@@ -168,7 +168,10 @@ class EdgeProtocol(H11Protocol):
             if self.cycle is not None:
                 # The request's task has been created, not run: the app sees this.
                 extensions = self.cycle.scope.setdefault("extensions", {})
-                extensions[WRITABLE] = {"wait": self._writable}
+                extensions[WRITABLE] = {"paused": self._write_paused, "wait": self._writable}
+
+    def _write_paused(self) -> bool:
+        return self.flow.write_paused and not self.transport.is_closing()
 
     async def _writable(self) -> None:
         """Return once the socket takes more (at once unless writing is paused), or the
