@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, overload
+from typing import Final, TypeVar, overload
 
 __all__ = [
     "PART_SIZE",
@@ -22,6 +22,8 @@ __all__ = [
     "plan_parts",
     "validate_request",
 ]
+
+T = TypeVar("T")
 
 PART_SIZE: Final = 1 << 20
 """Largest ``limit`` Telegram serves, and the chunk no request may straddle."""
@@ -119,7 +121,31 @@ def plan_parts(
     return list(PartPlan(start, end, size, part_size=part_size, first_part_size=first_part_size))
 
 
-class PartPlan(Sequence[Part]):
+class _Computed(Sequence[T]):
+    """A sequence whose items are computed from their position: indices (negative too) and
+    slices handled once, for the plan and its ends."""
+
+    __slots__ = ()
+
+    def _item(self, position: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(len(self)))]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(index)
+        return self._item(position)
+
+
+class PartPlan(_Computed[Part]):
     """`plan_parts`' parts, each made when asked for.
 
     A plan is a short ladder of small parts (the first one's skip, then sizes doubling up to
@@ -172,16 +198,7 @@ class PartPlan(Sequence[Part]):
     def __len__(self) -> int:
         return len(self._head) + self._tail_count
 
-    @overload
-    def __getitem__(self, index: int) -> Part: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Part]: ...
-
-    def __getitem__(self, index: int | slice) -> Part | Sequence[Part]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        position = _position(index, len(self))
+    def _item(self, position: int) -> Part:
         if position < len(self._head):
             return self._head[position]
         offset = self._tail_offset + (position - len(self._head)) * self._part_size
@@ -201,7 +218,7 @@ class PartPlan(Sequence[Part]):
         return done + min(blocks * self._part_size, self._end + 1 - self._tail_offset)
 
 
-class PartEnds(Sequence[int]):
+class PartEnds(_Computed[int]):
     """A plan's running ends (where each part's bytes end in the body), made when asked
     for; increasing by construction."""
 
@@ -213,16 +230,8 @@ class PartEnds(Sequence[int]):
     def __len__(self) -> int:
         return len(self._plan)
 
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        return self._plan.end_of(_position(index, len(self)))
+    def _item(self, position: int) -> int:
+        return self._plan.end_of(position)
 
 
 def part_ends(parts: Sequence[Part]) -> Sequence[int]:
@@ -230,10 +239,3 @@ def part_ends(parts: Sequence[Part]) -> Sequence[int]:
     if isinstance(parts, PartPlan):
         return parts.ends
     return list(itertools.accumulate(part.take for part in parts))
-
-
-def _position(index: int, length: int) -> int:
-    position = index + length if index < 0 else index
-    if not 0 <= position < length:
-        raise IndexError(index)
-    return position

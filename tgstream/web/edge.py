@@ -176,7 +176,7 @@ class EdgeProtocol(H11Protocol):
     async def _writable(self) -> None:
         """Return once the socket takes more (at once unless writing is paused), or the
         connection is gone (uvicorn lets its waiters go then)."""
-        if self.flow.write_paused and not self.transport.is_closing():
+        if self._write_paused():
             await self.flow.drain()
 
     def on_response_complete(self) -> None:
